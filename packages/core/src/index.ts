@@ -1,1 +1,22 @@
-export {};
+export { type ErrorCode, ErrorCodes, isLameduckError, LameduckError } from './errors.js';
+export { createLameduck, type HandleOptions, Lameduck } from './lifecycle.js';
+export { stderrLogger } from './logger.js';
+export { defaults } from './options.js';
+export { serverKind } from './servers.js';
+export type {
+  AnyRequest,
+  AnyServer,
+  HookContext,
+  HookFn,
+  HookOptions,
+  HookPhase,
+  HookReport,
+  LameduckEvents,
+  LameduckLogger,
+  LameduckOptions,
+  LameduckState,
+  PhaseTimes,
+  RequestListener,
+  ShutdownReport,
+  UpgradedSocketInfo,
+} from './types.js';

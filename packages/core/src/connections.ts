@@ -1,0 +1,496 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2Session, ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { ErrorCodes, LameduckError } from './errors.js';
+import type { AnyRequest, AnyServer } from './types.js';
+
+/**
+ * How far the drain has gone, as seen by connections:
+ * - `serving`: normal operation;
+ * - `closing`: the drain delay: serve everything, but with `Connection: close` / GOAWAY after the response;
+ * - `draining`: listeners are closed: late requests meet the gate, idle sockets are reaped.
+ */
+export type TrackerMode = 'serving' | 'closing' | 'draining';
+
+interface RequestRecord {
+  req: IncomingMessage;
+  res: ServerResponse;
+  conn: Http1Conn;
+  controller: AbortController | undefined;
+  /** Arrived after the listeners closed. */
+  late: boolean;
+  /** Arrived behind a response that already announced `Connection: close`: it must not be processed (RFC 9112 §9.6). */
+  doomed: boolean;
+  /** We set `Connection: close` on this response (as opposed to the application). */
+  markedByUs: boolean;
+  rejected: boolean;
+  done: boolean;
+}
+
+interface Http1Conn {
+  kind: 'http1';
+  socket: Socket;
+  pending: RequestRecord[];
+  /** performance.now() when the socket last became idle (or connected). */
+  idleSince: number;
+  bytesAtIdle: number;
+  upgraded: IncomingMessage | undefined;
+  reaped: boolean;
+  forced: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface HandshakeConn {
+  kind: 'tls';
+  socket: Socket;
+  idleSince: number;
+  reaped: boolean;
+  forced: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface StreamRecord {
+  stream: ServerHttp2Stream;
+  controller: AbortController | undefined;
+  done: boolean;
+}
+
+interface Http2Conn {
+  kind: 'http2';
+  session: Http2Session;
+  streams: Set<StreamRecord>;
+  goaway: boolean;
+  forced: boolean;
+}
+
+type Conn = Http1Conn | HandshakeConn | Http2Conn;
+
+export interface TrackerStats {
+  completed: number;
+  rejected: number;
+  aborted: number;
+  disconnected: number;
+  closedIdle: number;
+  closedAfterResponse: number;
+  upgradedClosed: number;
+  forced: number;
+}
+
+export interface TrackerOptions {
+  idleGrace: number;
+  lateRequests: 'reject' | 'serve';
+  retryAfter: number | false;
+  /** Something was added or finished: the drain re-checks whether it is done. */
+  onChange: () => void;
+  /** An upgraded socket must close; returns false when nobody listens, so the tracker destroys it. */
+  onUpgraded: (socket: Duplex, request: IncomingMessage) => boolean;
+}
+
+const rejectBody = JSON.stringify({
+  error: 'Service Unavailable',
+  message: 'The server is shutting down; retry the request.',
+});
+
+function handshakeKey(socket: Socket): string | undefined {
+  return socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}|${socket.remotePort}`;
+}
+
+function announcesClose(res: ServerResponse): boolean {
+  const value = res.getHeader('connection');
+  return typeof value === 'string' && /\bclose\b/i.test(value);
+}
+
+/**
+ * Knows every connection of the servers it is given and every request on them, from events only: the
+ * drain is complete the moment `idle` turns true, without polling.
+ */
+export class ConnectionTracker {
+  readonly stats: TrackerStats = {
+    completed: 0,
+    rejected: 0,
+    aborted: 0,
+    disconnected: 0,
+    closedIdle: 0,
+    closedAfterResponse: 0,
+    upgradedClosed: 0,
+    forced: 0,
+  };
+  #mode: TrackerMode = 'serving';
+  #countDuringShutdown = false;
+  #inFlight = 0;
+  readonly #conns = new Map<Socket | Http2Session, Conn>();
+  readonly #handshakes = new Map<string, Socket>();
+  readonly #requests = new WeakMap<object, RequestRecord | StreamRecord>();
+  readonly #opts: TrackerOptions;
+  #deadlineReason: LameduckError | undefined;
+
+  constructor(options: TrackerOptions) {
+    this.#opts = options;
+  }
+
+  get mode(): TrackerMode {
+    return this.#mode;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  get openConnections(): number {
+    return this.#conns.size;
+  }
+
+  get idle(): boolean {
+    return this.#inFlight === 0 && this.#conns.size === 0;
+  }
+
+  /** A plain TCP socket (HTTP/1) or a TLS socket after its handshake. Idempotent. */
+  trackSocket(socket: Socket): void {
+    if (this.#conns.has(socket) || socket.destroyed) return;
+    const conn: Http1Conn = {
+      kind: 'http1',
+      socket,
+      pending: [],
+      idleSince: performance.now(),
+      bytesAtIdle: 0,
+      upgraded: undefined,
+      reaped: false,
+      forced: false,
+      timer: undefined,
+    };
+    this.#conns.set(socket, conn);
+    socket.once('close', () => this.#onSocketClose(conn));
+    if (this.#mode === 'draining') this.#scheduleReap(conn);
+  }
+
+  /** A raw socket whose TLS handshake is under way: it holds the drain, and is reaped if it stays silent. */
+  trackHandshake(socket: Socket): void {
+    if (this.#conns.has(socket) || socket.destroyed) return;
+    const conn: HandshakeConn = {
+      kind: 'tls',
+      socket,
+      idleSince: performance.now(),
+      reaped: false,
+      forced: false,
+      timer: undefined,
+    };
+    this.#conns.set(socket, conn);
+    const key = handshakeKey(socket);
+    if (key !== undefined) this.#handshakes.set(key, socket);
+    socket.once('close', () => {
+      if (key !== undefined && this.#handshakes.get(key) === socket) this.#handshakes.delete(key);
+      this.#untrack(conn, conn.reaped ? 'idle' : 'other');
+    });
+    if (this.#mode === 'draining') this.#scheduleReap(conn);
+  }
+
+  /** The TLS handshake finished: from now on the TLS socket (or its HTTP/2 session) stands for the connection. */
+  secured(tlsSocket: Socket, http2: boolean): void {
+    const key = handshakeKey(tlsSocket);
+    const raw = key === undefined ? undefined : this.#handshakes.get(key);
+    if (raw !== undefined && key !== undefined) {
+      this.#handshakes.delete(key);
+      const conn = this.#conns.get(raw);
+      if (conn?.kind === 'tls') {
+        clearTimeout(conn.timer);
+        this.#conns.delete(raw);
+      }
+    }
+    if (!http2) this.trackSocket(tlsSocket);
+  }
+
+  /** An HTTP/1 request starts (published before any 'request' listener runs). */
+  onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket as Socket;
+    let conn = this.#conns.get(socket);
+    if (conn === undefined || conn.kind !== 'http1') {
+      this.trackSocket(socket);
+      conn = this.#conns.get(socket);
+      if (conn === undefined || conn.kind !== 'http1') return;
+    }
+    clearTimeout(conn.timer);
+    conn.timer = undefined;
+    const record: RequestRecord = {
+      req,
+      res,
+      conn,
+      controller: undefined,
+      late: this.#mode === 'draining',
+      doomed: conn.pending.some((r) => r.res.headersSent && announcesClose(r.res)),
+      markedByUs: false,
+      rejected: false,
+      done: false,
+    };
+    conn.pending.push(record);
+    this.#requests.set(req, record);
+    this.#inFlight++;
+    res.once('close', () => this.#finishRequest(record));
+    if (this.#mode !== 'serving') this.#markClose(conn);
+    if (record.late && this.#opts.lateRequests === 'reject' && !record.doomed) {
+      // Answer before any handler runs, so zero-config users get the 503 without calling gate().
+      // Adapters still call gate() so the rest of their chain does not run.
+      this.#reject(record);
+    }
+  }
+
+  /**
+   * True when lameduck has answered (or must drop) this request and the handler must not run.
+   * Adapters call it first thing; it is cheap while the server is serving.
+   */
+  gate(req: IncomingMessage): boolean {
+    if (this.#mode === 'serving') return false;
+    const record = this.#requests.get(req);
+    if (record === undefined || !('req' in record)) return false;
+    return record.doomed || record.rejected;
+  }
+
+  onUpgrade(req: IncomingMessage, socket: Duplex): void {
+    const conn = this.#conns.get(socket as Socket);
+    if (conn === undefined || conn.kind !== 'http1') return;
+    conn.upgraded = req;
+    clearTimeout(conn.timer);
+    if (this.#mode === 'draining') this.#closeUpgraded(conn);
+  }
+
+  trackSession(session: Http2Session): void {
+    if (this.#conns.has(session) || session.destroyed) return;
+    const conn: Http2Conn = { kind: 'http2', session, streams: new Set(), goaway: false, forced: false };
+    this.#conns.set(session, conn);
+    session.on('stream', (stream: ServerHttp2Stream) => this.#onStream(conn, stream));
+    session.once('close', () => {
+      this.#untrack(conn, 'response');
+    });
+    if (this.#mode === 'draining') this.#goaway(conn);
+  }
+
+  #onStream(conn: Http2Conn, stream: ServerHttp2Stream): void {
+    const record: StreamRecord = { stream, controller: undefined, done: false };
+    conn.streams.add(record);
+    this.#requests.set(stream, record);
+    this.#inFlight++;
+    stream.once('close', () => {
+      if (record.done) return;
+      record.done = true;
+      conn.streams.delete(record);
+      this.#inFlight--;
+      if (this.#countDuringShutdown) {
+        if (conn.forced) this.stats.aborted++;
+        else if (stream.rstCode === 0 || stream.rstCode === undefined) this.stats.completed++;
+        else this.stats.disconnected++;
+      }
+      this.#opts.onChange();
+    });
+    // In the drain delay a session serves the stream it has and then goes away, like `Connection: close`.
+    if (this.#mode !== 'serving') this.#goaway(conn);
+  }
+
+  /** The AbortSignal of a request: it fires when the drain deadline passes while the request runs. */
+  signalFor(request: AnyRequest): AbortSignal {
+    const key = 'stream' in request && request.stream !== undefined ? request.stream : request;
+    const record = this.#requests.get(key);
+    if (record === undefined) return new AbortController().signal;
+    if (record.controller === undefined) {
+      record.controller = new AbortController();
+      if (this.#deadlineReason && !record.done) record.controller.abort(this.#deadlineReason);
+    }
+    return record.controller.signal;
+  }
+
+  /** Start counting for the report. */
+  startCounting(): void {
+    this.#countDuringShutdown = true;
+  }
+
+  /** The drain delay: every response from now on closes its connection. */
+  enterClosing(): void {
+    if (this.#mode !== 'serving') return;
+    this.#mode = 'closing';
+    this.#forEachConn((conn) => {
+      if (conn.kind === 'http1') this.#markClose(conn);
+      else if (conn.kind === 'http2') this.#goaway(conn);
+    });
+  }
+
+  /** The listeners are closed: mark, reap and GOAWAY everything, and ask upgraded sockets to close. */
+  enterDraining(): void {
+    if (this.#mode === 'draining') return;
+    this.#mode = 'draining';
+    this.#forEachConn((conn) => {
+      if (conn.kind === 'http2') {
+        this.#goaway(conn);
+      } else if (conn.kind === 'tls') {
+        this.#scheduleReap(conn);
+      } else if (conn.upgraded) {
+        this.#closeUpgraded(conn);
+      } else {
+        this.#markClose(conn);
+        this.#scheduleReap(conn);
+      }
+    });
+  }
+
+  /**
+   * The deadline: abort every in-flight request's signal, let synchronous reactions to it run, then
+   * destroy what remains.
+   */
+  force(reason: LameduckError): Promise<void> {
+    this.#deadlineReason = reason;
+    this.#forEachConn((conn) => {
+      if (conn.kind === 'http1') {
+        for (const r of conn.pending) if (!r.done) r.controller?.abort(reason);
+      } else if (conn.kind === 'http2') {
+        for (const s of conn.streams) s.controller?.abort(reason);
+      }
+    });
+    return new Promise((resolve) => {
+      setImmediate(() => {
+        this.#forEachConn((conn) => {
+          conn.forced = true;
+          if (conn.kind === 'http2') conn.session.destroy();
+          else conn.socket.destroy();
+        });
+        resolve();
+      }).unref();
+    });
+  }
+
+  /** Stop tracking without touching any socket (the lifecycle was disposed). */
+  dispose(): void {
+    this.#deadlineReason ??= new LameduckError(ErrorCodes.DISPOSED, 'The lameduck lifecycle was disposed.');
+    this.#forEachConn((conn) => {
+      if (conn.kind !== 'http2') clearTimeout(conn.timer);
+    });
+    this.#conns.clear();
+    this.#handshakes.clear();
+  }
+
+  #forEachConn(fn: (conn: Conn) => void): void {
+    for (const conn of [...this.#conns.values()]) fn(conn);
+  }
+
+  /**
+   * Puts `Connection: close` on the last response of the socket whose headers are not out yet, and
+   * takes it off earlier ones we marked: with pipelining, closing after an earlier response would drop
+   * requests the client already sent (RFC 9112 §9.3.2, §9.6).
+   */
+  #markClose(conn: Http1Conn): void {
+    const last = conn.pending.at(-1);
+    if (last === undefined || last.doomed || last.res.headersSent) return;
+    for (const r of conn.pending) {
+      if (r !== last && r.markedByUs && !r.res.headersSent) {
+        r.res.removeHeader('connection');
+        r.markedByUs = false;
+      }
+    }
+    if (!last.markedByUs) {
+      last.res.setHeader('Connection', 'close');
+      last.markedByUs = true;
+    }
+  }
+
+  #reject(record: RequestRecord): void {
+    const { req, res } = record;
+    record.rejected = true;
+    const send = () => {
+      if (res.headersSent || res.writableEnded) return;
+      res.statusCode = 503;
+      res.setHeader('Connection', 'close');
+      if (this.#opts.retryAfter !== false) res.setHeader('Retry-After', String(this.#opts.retryAfter));
+      res.setHeader('Content-Type', 'application/json; charset=utf-8');
+      res.setHeader('Content-Length', Buffer.byteLength(rejectBody));
+      res.end(rejectBody);
+    };
+    // Read the body first: closing a socket with unread request bytes makes the kernel send a reset,
+    // which can reach the client before our 503 does (the "lingering close" of RFC 9112 §9.6).
+    if (req.complete) {
+      send();
+    } else {
+      req.resume();
+      req.once('end', send);
+    }
+  }
+
+  #finishRequest(record: RequestRecord): void {
+    if (record.done) return;
+    record.done = true;
+    const conn = record.conn;
+    const i = conn.pending.indexOf(record);
+    if (i !== -1) conn.pending.splice(i, 1);
+    this.#inFlight--;
+    if (this.#countDuringShutdown) {
+      if (record.rejected || record.doomed) this.stats.rejected++;
+      else if (record.res.writableFinished) this.stats.completed++;
+      else if (conn.forced) this.stats.aborted++;
+      else this.stats.disconnected++;
+    }
+    if (conn.pending.length === 0 && !conn.socket.destroyed) {
+      conn.idleSince = performance.now();
+      conn.bytesAtIdle = conn.socket.bytesRead;
+      if (this.#mode === 'draining' && !(record.res.headersSent && announcesClose(record.res))) {
+        // The response went out with keep-alive (a stream that began before the drain): the client may
+        // reuse the socket, so it gets the same grace as any idle one.
+        this.#scheduleReap(conn);
+      }
+    } else if (this.#mode !== 'serving') {
+      this.#markClose(conn);
+    }
+    this.#opts.onChange();
+  }
+
+  #scheduleReap(conn: Http1Conn | HandshakeConn): void {
+    if (conn.kind === 'http1' && (conn.pending.length > 0 || conn.upgraded)) return;
+    clearTimeout(conn.timer);
+    const now = performance.now();
+    // Bytes arrived since the last response: a request is on its way, so the socket is not idle.
+    if (conn.kind === 'http1' && conn.socket.bytesRead > conn.bytesAtIdle) {
+      conn.idleSince = now;
+      conn.bytesAtIdle = conn.socket.bytesRead;
+    }
+    const wait = conn.idleSince + this.#opts.idleGrace - now;
+    if (wait <= 0) {
+      conn.reaped = true;
+      const socket = conn.socket;
+      // FIN first; destroy once it is flushed, without waiting for the client's own FIN.
+      socket.end(() => socket.destroy());
+      return;
+    }
+    conn.timer = setTimeout(() => this.#scheduleReap(conn), Math.ceil(wait));
+    conn.timer.unref();
+  }
+
+  #closeUpgraded(conn: Http1Conn): void {
+    if (conn.upgraded === undefined) return;
+    if (!this.#opts.onUpgraded(conn.socket, conn.upgraded)) conn.socket.destroy();
+  }
+
+  #goaway(conn: Http2Conn): void {
+    if (conn.goaway || conn.session.closed || conn.session.destroyed) return;
+    conn.goaway = true;
+    // GOAWAY (RFC 9113 §6.8): streams already open finish, the client opens no new ones here.
+    conn.session.close();
+  }
+
+  #onSocketClose(conn: Http1Conn): void {
+    clearTimeout(conn.timer);
+    // Responses queued behind a pipelined one never get a 'close' of their own.
+    for (const r of [...conn.pending]) this.#finishRequest(r);
+    let how: 'idle' | 'upgraded' | 'response' | 'other' = 'response';
+    if (conn.reaped) how = 'idle';
+    else if (conn.upgraded) how = 'upgraded';
+    this.#untrack(conn, how);
+  }
+
+  #untrack(conn: Conn, how: 'idle' | 'upgraded' | 'response' | 'other'): void {
+    const key = conn.kind === 'http2' ? conn.session : conn.socket;
+    if (this.#conns.get(key) !== conn) return;
+    this.#conns.delete(key);
+    if (this.#countDuringShutdown) {
+      if (conn.forced) this.stats.forced++;
+      else if (how === 'idle') this.stats.closedIdle++;
+      else if (how === 'upgraded') this.stats.upgradedClosed++;
+      else if (how === 'response') this.stats.closedAfterResponse++;
+    }
+    this.#opts.onChange();
+  }
+}

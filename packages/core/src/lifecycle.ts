@@ -1,0 +1,549 @@
+import dc from 'node:diagnostics_channel';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { ConnectionTracker } from './connections.js';
+import { ErrorCodes, LameduckError } from './errors.js';
+import { pathOf, sendHealth } from './health.js';
+import { HookRegistry, since } from './hooks.js';
+import { silentLogger, stderrLogger } from './logger.js';
+import { type ResolvedOptions, resolveOptions } from './options.js';
+import {
+  closeAllConnections,
+  closeListener,
+  ownershipOf,
+  type ServerKind,
+  serverKind,
+  setOwnership,
+  wireServer,
+} from './servers.js';
+import { installSignals, type SignalBinding, signalExitCode } from './signals.js';
+import type {
+  AnyRequest,
+  AnyServer,
+  HookFn,
+  HookOptions,
+  HookReport,
+  LameduckEvents,
+  LameduckLogger,
+  LameduckOptions,
+  LameduckState,
+  RequestListener,
+  ShutdownReport,
+} from './types.js';
+
+interface RequestStartMessage {
+  request: IncomingMessage;
+  response: ServerResponse;
+  socket: Socket;
+  server: AnyServer;
+}
+
+/** Options of {@link Lameduck.handle}. */
+export interface HandleOptions {
+  /** Answer readiness probes at this path (200 while ready, 503 from the first moment of shutdown). */
+  readinessPath?: string | false;
+  /** Answer liveness probes at this path (200 until the shutdown is over). */
+  livenessPath?: string | false;
+}
+
+interface AttachedServer {
+  kind: ServerKind;
+  explicit: boolean;
+  unwire: () => void;
+  closed: Promise<void> | undefined;
+  isClosed: boolean;
+}
+
+/**
+ * A graceful-shutdown lifecycle: it owns any number of servers, drains them on `shutdown()` or on a
+ * signal, runs hooks and resolves a {@link ShutdownReport}. Create it with {@link createLameduck}.
+ */
+export class Lameduck extends EventEmitter<LameduckEvents> {
+  readonly #opts: ResolvedOptions;
+  readonly #log: LameduckLogger;
+  readonly #tracker: ConnectionTracker;
+  readonly #hooks: HookRegistry;
+  readonly #servers = new Map<AnyServer, AttachedServer>();
+  readonly #id = {};
+  readonly #shutdownController = new AbortController();
+  #state: LameduckState = 'ready';
+  #discovering: boolean;
+  #subscriptions: [string, (message: unknown) => void][] = [];
+  #signals: SignalBinding | undefined;
+  #shutdown: Promise<ShutdownReport> | undefined;
+  #checkDone: (() => void) | undefined;
+  #disposed = false;
+
+  constructor(options?: LameduckOptions) {
+    super();
+    this.#opts = resolveOptions(options);
+    if (this.#opts.drainDelay > 0 && this.#opts.drainDelay >= this.#opts.timeout) {
+      throw new LameduckError(
+        ErrorCodes.OPTIONS_INVALID,
+        `Option "drainDelay" (${this.#opts.drainDelay} ms) must be shorter than "timeout" (${this.#opts.timeout} ms), or the deadline passes before the listeners close.`,
+      );
+    }
+    const logger = this.#opts.logger;
+    this.#log = logger === false ? silentLogger : (logger ?? stderrLogger());
+    this.#hooks = new HookRegistry(this.#opts.hookTimeout);
+    this.#tracker = new ConnectionTracker({
+      idleGrace: this.#opts.idleGrace,
+      lateRequests: this.#opts.lateRequests,
+      retryAfter: this.#opts.retryAfter,
+      onChange: () => this.#checkDone?.(),
+      onUpgraded: (socket, request) => {
+        if (this.listenerCount('upgraded') === 0) return false;
+        this.emit('upgraded', { socket, request });
+        return true;
+      },
+    });
+    this.#discovering = this.#opts.discover;
+
+    this.#subscribe('http.server.request.start', (message) => {
+      const m = message as RequestStartMessage;
+      if (this.#owns(m.server, m.socket)) this.#tracker.onRequest(m.request, m.response);
+    });
+    if (this.#discovering) {
+      this.#subscribe('net.server.socket', (message) => {
+        const socket = (message as { socket: Socket }).socket;
+        const server = (socket as Socket & { server?: AnyServer }).server;
+        if (server === undefined || !this.#owns(server, undefined)) return;
+        const attached = this.#servers.get(server);
+        // The server was found through this very connection: its 'connection' event is already past.
+        if (attached?.kind === 'http') this.#tracker.trackSocket(socket);
+        else if (attached?.kind === 'https' || attached?.kind === 'http2-secure')
+          this.#tracker.trackHandshake(socket);
+      });
+      this.#subscribe('tracing:net.server.listen:asyncEnd', (message) => {
+        const server = (message as { server: AnyServer }).server;
+        this.#owns(server, undefined);
+      });
+    }
+
+    if (this.#opts.signals.length > 0) {
+      this.#signals = installSignals(
+        this.#id,
+        this.#opts.signals,
+        (signal) => {
+          void this.#shutdownFor(signal, signal);
+        },
+        (signal) => this.#forceExit(signal),
+      );
+    }
+  }
+
+  /** `ready`, `draining`, `closing` or `closed`. */
+  get state(): LameduckState {
+    return this.#state;
+  }
+
+  /** True until the shutdown starts: what the readiness probe answers. */
+  get isReady(): boolean {
+    return this.#state === 'ready';
+  }
+
+  /** Aborts the moment the shutdown starts: hand it to long polls, streams and consumers. */
+  get shutdownSignal(): AbortSignal {
+    return this.#shutdownController.signal;
+  }
+
+  /** Requests in flight right now, across every server. */
+  get inFlight(): number {
+    return this.#tracker.inFlight;
+  }
+
+  /** Open connections (HTTP/1 sockets and HTTP/2 sessions) right now, across every server. */
+  get connections(): number {
+    return this.#tracker.openConnections;
+  }
+
+  /**
+   * Drains this server on shutdown. Accepts node `http`, `https` and `http2` (plain and secure) servers;
+   * attaching one twice is a no-op. Attach before `listen()` so that every connection is seen. Turns off
+   * discovery: once you attach, lameduck drains exactly the servers you gave it.
+   *
+   * @example
+   * const server = http.createServer(handler);
+   * lameduck.attach(server);
+   * server.listen(8080);
+   */
+  attach(server: AnyServer): this {
+    this.#assertUsable('attach');
+    const kind = serverKind(server);
+    if (kind === undefined) {
+      throw new LameduckError(
+        ErrorCodes.ATTACH_NOT_A_SERVER,
+        `attach() takes a node http, https or http2 server, got ${describe(server)}.`,
+      );
+    }
+    this.#discovering = false;
+    const owner = ownershipOf(server);
+    if (owner !== undefined && owner.id !== this.#id) {
+      if (owner.explicit) {
+        throw new LameduckError(
+          ErrorCodes.ATTACH_OWNED,
+          'attach() was given a server another lameduck lifecycle already drains; share one lifecycle between them instead.',
+        );
+      }
+      owner.release();
+    }
+    const existing = this.#servers.get(server);
+    if (existing) {
+      existing.explicit = true;
+      setOwnership(server, this.#ownership(server, true));
+      return this;
+    }
+    this.#add(server, kind, true);
+    return this;
+  }
+
+  /**
+   * Registers a shutdown hook. Hooks of a phase run one at a time in registration order; each gets an
+   * AbortSignal that fires at its timeout, after which the sequence moves on. Errors and timeouts are
+   * caught and reported. Returns a function that unregisters the hook.
+   *
+   * @example
+   * lameduck.onShutdown('flush-cache', async ({ signal }) => { await cache.flush({ signal }) }, { timeout: 3000 });
+   * lameduck.onShutdown('stop-consumer', () => consumer.pause(), { phase: 'beforeDrain' });
+   */
+  onShutdown(name: string, fn: HookFn, options?: HookOptions): () => void {
+    this.#assertUsable('onShutdown');
+    if (this.#shutdown !== undefined) {
+      throw new LameduckError(
+        ErrorCodes.HOOK_LATE,
+        `Hook "${String(name)}" was registered after the shutdown started; register hooks at start-up.`,
+      );
+    }
+    return this.#hooks.add(name, fn, options);
+  }
+
+  /**
+   * Starts the graceful shutdown, or returns the one already running. Never rejects.
+   *
+   * @example
+   * const report = await lameduck.shutdown('deploy');
+   * console.log(report.requests.completed, report.exitCode);
+   */
+  shutdown(reason = 'manual'): Promise<ShutdownReport> {
+    return this.#shutdownFor(reason, undefined);
+  }
+
+  /**
+   * The drain gate for adapters and plain handlers: true when lameduck answered this request itself
+   * (a 503 after the listeners closed) or it must not run (pipelined behind a response that closes the
+   * connection); the handler must then do nothing more. Cheap while the server is serving.
+   */
+  gate(req: IncomingMessage, res: ServerResponse): boolean {
+    if (this.#state === 'ready') return false;
+    if (this.#tracker.gate(req)) return true;
+    // A request on a server lameduck does not track (discovery off and never attached).
+    if (this.#tracker.mode === 'draining' && this.#opts.lateRequests === 'reject' && !res.headersSent) {
+      res.statusCode = 503;
+      res.setHeader('Connection', 'close');
+      if (this.#opts.retryAfter !== false) res.setHeader('Retry-After', String(this.#opts.retryAfter));
+      res.end();
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * The AbortSignal of a request. It fires when the drain deadline passes while the request still runs,
+   * just before its connection is destroyed; a handler can stop work and answer.
+   */
+  signalFor(request: AnyRequest): AbortSignal {
+    return this.#tracker.signalFor(request);
+  }
+
+  /** Readiness probe handler: 200 while ready, 503 from the first moment of the shutdown. */
+  readonly readiness = (req: IncomingMessage, res: ServerResponse): void => {
+    sendHealth(req, res, this.isReady, this.isReady ? 'ready' : 'draining');
+  };
+
+  /** Liveness probe handler: 200 until the shutdown is over. */
+  readonly liveness = (req: IncomingMessage, res: ServerResponse): void => {
+    const alive = this.#state !== 'closed';
+    sendHealth(req, res, alive, alive ? 'alive' : 'closed');
+  };
+
+  /**
+   * Wraps a plain node request listener with the gate and, optionally, health routes.
+   *
+   * @example
+   * const server = http.createServer(lameduck.handle(app, { readinessPath: '/readyz', livenessPath: '/livez' }));
+   */
+  handle(listener: RequestListener, options: HandleOptions = {}): RequestListener {
+    const readinessPath = options.readinessPath || undefined;
+    const livenessPath = options.livenessPath || undefined;
+    return (req, res) => {
+      if (this.gate(req, res)) return;
+      if (readinessPath !== undefined || livenessPath !== undefined) {
+        const path = pathOf(req.url);
+        if (path === readinessPath) return this.readiness(req, res);
+        if (path === livenessPath) return this.liveness(req, res);
+      }
+      listener(req, res);
+    };
+  }
+
+  /**
+   * Stops tracking and removes every listener this lifecycle installed (signals, diagnostics channels,
+   * server events) without shutting anything down. For tests, and for a lifecycle that is replaced.
+   */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#unsubscribeAll();
+    this.#signals?.remove();
+    for (const server of [...this.#servers.keys()]) this.#release(server);
+    this.#tracker.dispose();
+  }
+
+  #assertUsable(method: string): void {
+    if (this.#disposed) {
+      throw new LameduckError(
+        ErrorCodes.DISPOSED,
+        `${method}() was called on a disposed lameduck lifecycle.`,
+      );
+    }
+  }
+
+  #subscribe(name: string, fn: (message: unknown) => void): void {
+    dc.subscribe(name, fn);
+    this.#subscriptions.push([name, fn]);
+  }
+
+  #unsubscribeAll(): void {
+    for (const [name, fn] of this.#subscriptions) dc.unsubscribe(name, fn);
+    this.#subscriptions = [];
+  }
+
+  /** True when this lifecycle drains the server, adopting it first when discovery is on. */
+  #owns(server: AnyServer, _socket: Socket | undefined): boolean {
+    if (this.#servers.has(server)) return true;
+    if (!this.#discovering || this.#disposed || this.#state === 'closed') return false;
+    const kind = serverKind(server);
+    if (kind === undefined || ownershipOf(server) !== undefined) return false;
+    this.#add(server, kind, false);
+    this.#log.debug?.({ kind }, 'discovered a server');
+    return true;
+  }
+
+  #ownership(server: AnyServer, explicit: boolean) {
+    return { id: this.#id, explicit, release: () => this.#release(server) };
+  }
+
+  #add(server: AnyServer, kind: ServerKind, explicit: boolean): void {
+    const entry: AttachedServer = {
+      kind,
+      explicit,
+      unwire: wireServer(server, kind, this.#tracker),
+      closed: undefined,
+      isClosed: false,
+    };
+    this.#servers.set(server, entry);
+    setOwnership(server, this.#ownership(server, explicit));
+    // A server found in the middle of a drain stops accepting too.
+    if (this.#tracker.mode === 'draining') this.#closeServer(server, entry);
+  }
+
+  #release(server: AnyServer): void {
+    const entry = this.#servers.get(server);
+    if (entry === undefined) return;
+    entry.unwire();
+    this.#servers.delete(server);
+    if (ownershipOf(server)?.id === this.#id) setOwnership(server, undefined);
+  }
+
+  #closeServer(server: AnyServer, entry: AttachedServer): void {
+    entry.closed ??= closeListener(server).then(() => {
+      entry.isClosed = true;
+      this.#checkDone?.();
+    });
+  }
+
+  #setState(to: LameduckState): void {
+    const from = this.#state;
+    if (from === to) return;
+    this.#state = to;
+    this.emit('state', { from, to });
+  }
+
+  #shutdownFor(reason: string, signal: NodeJS.Signals | undefined): Promise<ShutdownReport> {
+    this.#shutdown ??= this.#run(reason, signal);
+    if (signal !== undefined && this.#signals !== undefined) {
+      const signals = this.#signals;
+      const exit = this.#opts.exit ? (code: number) => process.exit(code) : undefined;
+      void this.#shutdown.then((report) => signals.finished(report.exitCode, exit));
+    }
+    return this.#shutdown;
+  }
+
+  #forceExit(signal: NodeJS.Signals): void {
+    const exitCode = signalExitCode(signal);
+    this.#log.warn({ signal, exitCode }, 'second signal: exiting now without finishing the drain');
+    this.emit('forceExit', { signal, exitCode });
+    if (this.#opts.exit) process.exit(exitCode);
+  }
+
+  async #run(reason: string, signal: NodeJS.Signals | undefined): Promise<ShutdownReport> {
+    // Let a signal handler return before any work starts; also keeps shutdown() from running listeners synchronously.
+    await Promise.resolve();
+    const started = performance.now();
+    const startedAt = new Date().toISOString();
+    const tracker = this.#tracker;
+    const opts = this.#opts;
+    const inFlightAtStart = tracker.inFlight;
+    const openAtStart = tracker.openConnections;
+    tracker.startCounting();
+    this.#setState('draining');
+    this.#shutdownController.abort(
+      new LameduckError(ErrorCodes.SHUTDOWN, `The shutdown started (${reason}).`),
+    );
+    this.emit('shutdown', signal === undefined ? { reason } : { reason, signal });
+    this.#log.info(
+      { reason, inFlight: inFlightAtStart, connections: openAtStart, servers: this.#servers.size },
+      'shutdown started; readiness now fails',
+    );
+
+    let deadlineTimer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'deadline'>((resolve) => {
+      deadlineTimer = setTimeout(() => resolve('deadline'), opts.timeout);
+      deadlineTimer.unref();
+    });
+    const hookReports: HookReport[] = [];
+    const onHook = (report: HookReport) => {
+      hookReports.push(report);
+      this.emit('hook', report);
+      const fields = { hook: report.name, phase: report.phase, ms: report.durationMs, error: report.error };
+      if (report.outcome === 'ok') this.#log.info(fields, 'hook done');
+      else this.#log.warn(fields, report.outcome === 'timeout' ? 'hook timed out' : 'hook failed');
+    };
+
+    // 1. Drain delay and before-drain hooks, side by side.
+    const delayStart = performance.now();
+    if (opts.drainDelay > 0) {
+      tracker.enterClosing();
+      this.#log.info({ ms: opts.drainDelay }, 'drain delay: serving with Connection: close');
+    }
+    await Promise.race([
+      Promise.all([sleep(opts.drainDelay), this.#hooks.run('beforeDrain', reason, onHook)]),
+      deadline,
+    ]);
+    const delayMs = since(delayStart);
+
+    // 2. Close the listeners and drain.
+    const drainStart = performance.now();
+    const done = new Promise<'done'>((resolve) => {
+      this.#checkDone = () => {
+        if (tracker.idle && [...this.#servers.values()].every((s) => s.isClosed)) resolve('done');
+      };
+    });
+    for (const [server, entry] of this.#servers) this.#closeServer(server, entry);
+    tracker.enterDraining();
+    this.emit('drain', { inFlight: tracker.inFlight, sockets: tracker.openConnections });
+    this.#log.info(
+      { inFlight: tracker.inFlight, connections: tracker.openConnections },
+      'listeners closed; draining',
+    );
+    this.#checkDone?.();
+    let deadlineReached = false;
+    if ((await Promise.race([done, deadline])) === 'deadline') {
+      deadlineReached = true;
+      const left = { inFlight: tracker.inFlight, sockets: tracker.openConnections };
+      this.emit('deadline', left);
+      this.#log.warn(left, 'deadline reached: aborting requests and destroying connections');
+      await tracker.force(
+        new LameduckError(ErrorCodes.DRAIN_DEADLINE, `The drain deadline of ${opts.timeout} ms passed.`),
+      );
+      for (const server of this.#servers.keys()) closeAllConnections(server);
+      // Destroyed sockets close on the next turns of the event loop; anything node still holds is not
+      // worth waiting for past a short bound.
+      await Promise.race([done, sleep(1_000)]);
+    }
+    clearTimeout(deadlineTimer);
+    this.#checkDone = undefined;
+    const drainMs = since(drainStart);
+
+    // 3. After-drain hooks.
+    this.#setState('closing');
+    const hooksStart = performance.now();
+    await this.#hooks.run('afterDrain', reason, onHook);
+    const hooksMs = since(hooksStart);
+
+    const s = tracker.stats;
+    const hooksFailed = hookReports.some((h) => h.outcome !== 'ok');
+    const report: ShutdownReport = {
+      reason,
+      ...(signal === undefined ? {} : { signal }),
+      startedAt,
+      durationMs: since(started),
+      phases: { delayMs, drainMs, hooksMs },
+      deadlineReached,
+      servers: this.#servers.size,
+      requests: {
+        inFlightAtStart,
+        completed: s.completed,
+        rejected: s.rejected,
+        aborted: s.aborted,
+        disconnected: s.disconnected,
+      },
+      sockets: {
+        openAtStart,
+        closedIdle: s.closedIdle,
+        closedAfterResponse: s.closedAfterResponse,
+        upgradedClosed: s.upgradedClosed,
+        forced: s.forced,
+      },
+      hooks: hookReports,
+      exitCode: deadlineReached || hooksFailed ? 1 : 0,
+    };
+    this.#unsubscribeAll();
+    this.#setState('closed');
+    this.#log[report.exitCode === 0 ? 'info' : 'warn'](
+      {
+        ms: report.durationMs,
+        completed: s.completed,
+        rejected: s.rejected,
+        aborted: s.aborted,
+        forced: s.forced,
+        exitCode: report.exitCode,
+      },
+      'shutdown complete',
+    );
+    this.emit('report', report);
+    if (signal === undefined) this.#signals?.remove();
+    return report;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return typeof value;
+  const name = (value as object).constructor?.name;
+  return name ? `a ${name}` : 'an object';
+}
+
+/**
+ * Creates a graceful-shutdown lifecycle. With no other call, SIGTERM and SIGINT drain every http,
+ * https and http2 server of the process and exit.
+ *
+ * @example
+ * import http from 'node:http';
+ * import { createLameduck } from '@lameduck/core';
+ *
+ * const lameduck = createLameduck({ drainDelay: 5000 });
+ * const server = http.createServer(lameduck.handle(app, { readinessPath: '/readyz' }));
+ * lameduck.attach(server);
+ * lameduck.onShutdown('db', () => pool.end());
+ * server.listen(8080);
+ */
+export function createLameduck(options?: LameduckOptions): Lameduck {
+  return new Lameduck(options);
+}

@@ -1,0 +1,118 @@
+import http from 'node:http';
+import type { Http2Session } from 'node:http2';
+import https from 'node:https';
+import net, { type Socket } from 'node:net';
+import tls, { type TLSSocket } from 'node:tls';
+import type { ConnectionTracker } from './connections.js';
+import type { AnyServer } from './types.js';
+
+export type ServerKind = 'http' | 'https' | 'http2' | 'http2-secure';
+
+/** Which kind of server this is, or undefined for anything lameduck cannot drain. */
+export function serverKind(value: unknown): ServerKind | undefined {
+  if (!(value instanceof net.Server)) return undefined;
+  // http2 servers are not exported as classes; `updateSettings` is their public mark.
+  if (typeof (value as { updateSettings?: unknown }).updateSettings === 'function') {
+    return value instanceof tls.Server ? 'http2-secure' : 'http2';
+  }
+  if (value instanceof https.Server) return 'https';
+  if (value instanceof http.Server) return 'http';
+  return undefined;
+}
+
+/**
+ * Per-server marker of the lifecycle that drains it, kept on the server object itself so that two
+ * lifecycles (or two copies of this package) agree on ownership without any module state.
+ */
+const owner = Symbol.for('lameduck.owner');
+
+export interface Ownership {
+  id: object;
+  explicit: boolean;
+  release: () => void;
+}
+
+export function ownershipOf(server: AnyServer): Ownership | undefined {
+  return (server as unknown as Record<symbol, Ownership | undefined>)[owner];
+}
+
+export function setOwnership(server: AnyServer, value: Ownership | undefined): void {
+  const s = server as unknown as Record<symbol, Ownership | undefined>;
+  if (value === undefined) delete s[owner];
+  else s[owner] = value;
+}
+
+/** Subscribes the tracker to one server's connection events; returns the unsubscribe function. */
+export function wireServer(server: AnyServer, kind: ServerKind, tracker: ConnectionTracker): () => void {
+  // biome-ignore lint/suspicious/noExplicitAny: node's listener signatures differ per event
+  type Listener = (...args: any[]) => void;
+  const listeners: [string, Listener][] = [];
+  const on = (event: string, fn: Listener) => {
+    server.on(event, fn);
+    listeners.push([event, fn]);
+  };
+
+  if (kind === 'http') on('connection', (socket: Socket) => tracker.trackSocket(socket));
+  if (kind === 'https' || kind === 'http2-secure') {
+    on('connection', (socket: Socket) => tracker.trackHandshake(socket));
+    on('secureConnection', (socket: TLSSocket) => tracker.secured(socket, socket.alpnProtocol === 'h2'));
+  }
+  if (kind === 'http2' || kind === 'http2-secure') {
+    on('session', (session: Http2Session) => tracker.trackSession(session));
+  }
+
+  // An 'upgrade' listener changes what node does with an Upgrade request (without one, it is served as
+  // a plain request), so ours exists only while the application has one of its own.
+  const onUpgrade = (req: http.IncomingMessage, socket: Socket) => tracker.onUpgrade(req, socket);
+  const syncUpgrade = () => {
+    const theirs = server.listeners('upgrade').filter((l) => l !== onUpgrade).length;
+    const ours = server.listeners('upgrade').includes(onUpgrade);
+    if (theirs > 0 && !ours) server.prependListener('upgrade', onUpgrade);
+    if (theirs === 0 && ours) server.removeListener('upgrade', onUpgrade);
+  };
+  const onNewListener = (event: string | symbol) => {
+    if (event === 'upgrade') queueMicrotask(syncUpgrade);
+  };
+  if (kind === 'http' || kind === 'https') {
+    on('newListener', onNewListener);
+    on('removeListener', onNewListener);
+    syncUpgrade();
+  }
+
+  return () => {
+    for (const [event, fn] of listeners) server.removeListener(event, fn);
+    server.removeListener('upgrade', onUpgrade);
+  };
+}
+
+/**
+ * Stops accepting connections. Resolves when node reports the server closed (every connection gone).
+ *
+ * `http.Server#close()` (node >= 19) also destroys every socket that is idle at that instant, which
+ * resets a client that is just sending on one. lameduck closes idle sockets on its own schedule, so it
+ * hides `closeIdleConnections` for the duration of the call and keeps the rest of node's close work.
+ */
+export function closeListener(server: AnyServer): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      resolve();
+      return;
+    }
+    const s = server as unknown as { closeIdleConnections?: () => void };
+    const hadOwn = Object.hasOwn(s, 'closeIdleConnections');
+    const previous = s.closeIdleConnections;
+    if (typeof previous === 'function') s.closeIdleConnections = () => {};
+    try {
+      server.close(() => resolve());
+    } finally {
+      if (hadOwn) s.closeIdleConnections = previous;
+      else delete s.closeIdleConnections;
+    }
+  });
+}
+
+/** At the deadline: node's own list catches any HTTP/1 connection the tracker never saw. */
+export function closeAllConnections(server: AnyServer): void {
+  const s = server as unknown as { closeAllConnections?: () => void };
+  if (typeof s.closeAllConnections === 'function') s.closeAllConnections();
+}
