@@ -346,6 +346,8 @@ export class ConnectionTracker {
     return new Promise((resolve) => {
       setImmediate(() => {
         this.#forEachConn((conn) => {
+          // Already closing cleanly after its last response (or an answer to the abort): let it.
+          if (conn.kind === 'http1' && conn.pending.length === 0 && conn.socket.writableEnded) return;
           conn.forced = true;
           if (conn.kind === 'http2') conn.session.destroy();
           else conn.socket.destroy();

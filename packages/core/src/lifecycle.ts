@@ -371,7 +371,13 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
   }
 
   #shutdownFor(reason: string, signal: NodeJS.Signals | undefined): Promise<ShutdownReport> {
-    this.#shutdown ??= this.#run(reason, signal);
+    if (this.#shutdown === undefined) {
+      // Assigned before #run starts: a listener of its synchronous events that calls shutdown() again
+      // gets this same promise.
+      let running!: Promise<ShutdownReport>;
+      this.#shutdown = Promise.resolve().then(() => running);
+      running = this.#run(reason, signal);
+    }
     if (signal !== undefined && this.#signals !== undefined) {
       const signals = this.#signals;
       const exit = this.#opts.exit ? (code: number) => process.exit(code) : undefined;
@@ -388,8 +394,6 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
   }
 
   async #run(reason: string, signal: NodeJS.Signals | undefined): Promise<ShutdownReport> {
-    // Let a signal handler return before any work starts; also keeps shutdown() from running listeners synchronously.
-    await Promise.resolve();
     const started = performance.now();
     const startedAt = new Date().toISOString();
     const tracker = this.#tracker;
@@ -423,8 +427,10 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
 
     // 1. Drain delay and before-drain hooks, side by side.
     const delayStart = performance.now();
+    // From the first moment, every response closes its connection, even with no drain delay: a
+    // response that finishes before the listeners close must not invite the client back.
+    tracker.enterClosing();
     if (opts.drainDelay > 0) {
-      tracker.enterClosing();
       this.#log.info({ ms: opts.drainDelay }, 'drain delay: serving with Connection: close');
     }
     await Promise.race([

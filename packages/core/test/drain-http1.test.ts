@@ -1,0 +1,338 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import { createLameduck, type Lameduck, type LameduckOptions } from '@lameduck/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { countdown, deferred, listen, RawConnection, request } from './helpers.js';
+
+const cleanup: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+interface Setup {
+  lameduck: Lameduck;
+  server: http.Server;
+  port: number;
+}
+
+async function setup(handler: http.RequestListener, options: LameduckOptions = {}): Promise<Setup> {
+  const lameduck = createLameduck({ signals: false, logger: false, ...options });
+  const server = http.createServer(lameduck.handle(handler));
+  // A long keep-alive timeout: only lameduck can close idle sockets within a test's time.
+  server.keepAliveTimeout = 60_000;
+  lameduck.attach(server);
+  const port = await listen(server);
+  cleanup.push(() => {
+    lameduck.dispose();
+    server.closeAllConnections();
+    server.close();
+  });
+  return { lameduck, server, port };
+}
+
+/** A handler that holds every request until `release()`; `arrived` counts requests that reached it. */
+function heldHandler() {
+  const gate = deferred();
+  let arrived = 0;
+  const waiters: { n: number; resolve: () => void }[] = [];
+  const handler: http.RequestListener = (req, res) => {
+    arrived++;
+    for (const w of waiters.filter((w) => w.n <= arrived)) w.resolve();
+    void gate.promise.then(() => res.end(`done ${req.url}`));
+  };
+  return {
+    handler,
+    release: () => gate.resolve(),
+    arrivals: (n: number) =>
+      n <= arrived ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve })),
+  };
+}
+
+describe('HTTP/1 drain', () => {
+  it('finishes in-flight requests with Connection: close and then refuses new connections', async () => {
+    const held = heldHandler();
+    const { lameduck, port } = await setup(held.handler);
+    const agent = new http.Agent({ keepAlive: true });
+    cleanup.push(() => agent.destroy());
+    const responses = Array.from({ length: 20 }, (_, i) => request(agent, port, `/slow/${i}`));
+    await held.arrivals(20);
+    expect(lameduck.inFlight).toBe(20);
+
+    const report = lameduck.shutdown('test');
+    expect(lameduck.state).toBe('draining');
+    expect(lameduck.isReady).toBe(false);
+    held.release();
+    const results = await Promise.all(responses);
+    for (const [i, r] of results.entries()) {
+      expect(r.status).toBe(200);
+      expect(r.body).toBe(`done /slow/${i}`);
+      expect(r.headers?.connection).toBe('close');
+    }
+    const final = await report;
+    expect(final.requests).toMatchObject({ inFlightAtStart: 20, completed: 20, rejected: 0, aborted: 0 });
+    expect(final.sockets.closedAfterResponse).toBe(20);
+    expect(final.deadlineReached).toBe(false);
+    expect(final.exitCode).toBe(0);
+    expect(lameduck.state).toBe('closed');
+    // The agent drops sockets that answered Connection: close, so the next request dials anew: refused.
+    expect((await request(agent, port, '/after')).error).toBe('ECONNREFUSED');
+  });
+
+  it('closes idle keep-alive sockets without waiting for keepAliveTimeout', async () => {
+    const { lameduck, port } = await setup((_req, res) => res.end('ok'), { idleGrace: 0, timeout: 10_000 });
+    const conns = await Promise.all(Array.from({ length: 200 }, () => RawConnection.open(port)));
+    cleanup.push(() => {
+      for (const c of conns) c.destroy();
+    });
+    for (const c of conns) c.get('/');
+    for (const c of conns) expect((await c.response()).headers.connection).toBe('keep-alive');
+    expect(lameduck.connections).toBe(200);
+
+    const report = await lameduck.shutdown();
+    expect(report.deadlineReached).toBe(false);
+    expect(report.sockets).toMatchObject({ openAtStart: 200, closedIdle: 200, forced: 0 });
+    // A FIN, never a reset.
+    const outcomes = await Promise.all(conns.map((c) => c.outcome()));
+    expect(new Set(outcomes)).toEqual(new Set(['fin']));
+  });
+
+  it('waits idleGrace before closing a socket that just went idle, answering a reuse with 503', async () => {
+    const { lameduck, port } = await setup((_req, res) => res.end('ok'), {
+      idleGrace: 60_000,
+      timeout: 20_000,
+    });
+    const conn = await RawConnection.open(port);
+    cleanup.push(() => conn.destroy());
+    conn.get('/first');
+    expect((await conn.response()).status).toBe(200);
+
+    const report = lameduck.shutdown();
+    await once(lameduck, 'drain');
+    // The socket was idle for less than idleGrace: it is still open, so reusing it is safe.
+    conn.get('/reuse');
+    const late = await conn.response();
+    expect(late.status).toBe(503);
+    expect(late.headers.connection).toBe('close');
+    expect(late.headers['retry-after']).toBe('1');
+    expect(await conn.outcome()).toBe('fin');
+    const final = await report;
+    expect(final.requests.rejected).toBe(1);
+    expect(final.sockets.closedAfterResponse).toBe(1);
+  });
+
+  it('serves late requests with Connection: close when lateRequests is "serve"', async () => {
+    const { lameduck, port } = await setup((req, res) => res.end(`served ${req.url}`), {
+      idleGrace: 60_000,
+      lateRequests: 'serve',
+    });
+    const conn = await RawConnection.open(port);
+    cleanup.push(() => conn.destroy());
+    conn.get('/first');
+    await conn.response();
+    const report = lameduck.shutdown();
+    await once(lameduck, 'drain');
+    conn.get('/late');
+    const late = await conn.response();
+    expect(late.status).toBe(200);
+    expect(late.body).toBe('served /late');
+    expect(late.headers.connection).toBe('close');
+    expect(await conn.outcome()).toBe('fin');
+    expect((await report).requests).toMatchObject({ completed: 1, rejected: 0 });
+  });
+
+  it('sends Retry-After as configured, or none', async () => {
+    for (const [retryAfter, expected] of [
+      [7, '7'],
+      [false, undefined],
+    ] as const) {
+      const { lameduck, port } = await setup((_req, res) => res.end('ok'), { idleGrace: 60_000, retryAfter });
+      const conn = await RawConnection.open(port);
+      cleanup.push(() => conn.destroy());
+      conn.get('/');
+      await conn.response();
+      const report = lameduck.shutdown();
+      await once(lameduck, 'drain');
+      conn.get('/late');
+      const late = await conn.response();
+      expect(late.status).toBe(503);
+      expect(late.headers['retry-after']).toBe(expected);
+      await report;
+    }
+  });
+
+  it('lets a keep-alive client that reuses its socket right after an in-flight response see a clean outcome', async () => {
+    const held = heldHandler();
+    const { lameduck, port } = await setup(held.handler);
+    const conn = await RawConnection.open(port);
+    cleanup.push(() => conn.destroy());
+    conn.get('/inflight');
+    await held.arrivals(1);
+    const report = lameduck.shutdown();
+    await once(lameduck, 'drain');
+    held.release();
+    const first = await conn.response();
+    expect(first.headers.connection).toBe('close');
+    // A client that ignores Connection: close and writes again at once: it gets a FIN, not a reset.
+    conn.get('/again');
+    expect(await conn.outcome()).toBe('fin');
+    await report;
+  });
+
+  it('completes a streaming response that began before the drain, untruncated', async () => {
+    const chunks = 10;
+    const next = deferred();
+    const { lameduck, port } = await setup(
+      (_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'text/plain' });
+        res.write('chunk 0\n');
+        void next.promise.then(async () => {
+          for (let i = 1; i < chunks; i++) {
+            res.write(`chunk ${i}\n`);
+            await new Promise((r) => setImmediate(r));
+          }
+          res.end();
+        });
+      },
+      { idleGrace: 0 },
+    );
+    const agent = new http.Agent({ keepAlive: true });
+    cleanup.push(() => agent.destroy());
+    const streams = Array.from({ length: 10 }, () => request(agent, port, '/stream'));
+    await new Promise<void>((resolve) => {
+      const check = () => (lameduck.inFlight === 10 ? resolve() : setImmediate(check));
+      check();
+    });
+    const report = lameduck.shutdown();
+    await once(lameduck, 'drain');
+    next.resolve();
+    const results = await Promise.all(streams);
+    const expected = Array.from({ length: chunks }, (_, i) => `chunk ${i}\n`).join('');
+    for (const r of results) {
+      expect(r.error).toBeUndefined();
+      expect(r.truncated).toBe(false);
+      expect(r.body).toBe(expected);
+    }
+    const final = await report;
+    expect(final.requests.completed).toBe(10);
+    expect(final.deadlineReached).toBe(false);
+  });
+
+  it('answers pipelined requests in order and closes after the last one', async () => {
+    const held = heldHandler();
+    const { lameduck, port } = await setup(held.handler);
+    const conn = await RawConnection.open(port);
+    cleanup.push(() => conn.destroy());
+    conn.send(
+      'GET /p1 HTTP/1.1\r\nHost: x\r\n\r\nGET /p2 HTTP/1.1\r\nHost: x\r\n\r\nGET /p3 HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
+    await held.arrivals(3);
+    const report = lameduck.shutdown();
+    await once(lameduck, 'drain');
+    held.release();
+    const responses = [await conn.response(), await conn.response(), await conn.response()];
+    expect(responses.map((r) => r.body)).toEqual(['done /p1', 'done /p2', 'done /p3']);
+    expect(responses.map((r) => r.headers.connection)).toEqual(['keep-alive', 'keep-alive', 'close']);
+    expect(await conn.outcome()).toBe('fin');
+    expect((await report).requests.completed).toBe(3);
+  });
+
+  it('closes connections that never sent a request once they are idle for idleGrace', async () => {
+    const { lameduck, port } = await setup((_req, res) => res.end('ok'), { idleGrace: 0 });
+    const silent = await RawConnection.open(port);
+    cleanup.push(() => silent.destroy());
+    await new Promise<void>((resolve) => {
+      const check = () => (lameduck.connections === 1 ? resolve() : setImmediate(check));
+      check();
+    });
+    const report = await lameduck.shutdown();
+    expect(await silent.outcome()).toBe('fin');
+    expect(report.sockets.closedIdle).toBe(1);
+  });
+
+  it('keeps serving with Connection: close during drainDelay while readiness fails', async () => {
+    const lameduck = createLameduck({ signals: false, logger: false, drainDelay: 60_000, timeout: 120_000 });
+    const server = http.createServer(
+      lameduck.handle((_req, res) => res.end('ok'), { readinessPath: '/readyz', livenessPath: '/livez' }),
+    );
+    lameduck.attach(server);
+    const port = await listen(server);
+    cleanup.push(() => {
+      lameduck.dispose();
+      server.closeAllConnections();
+      server.close();
+    });
+    const conn = await RawConnection.open(port);
+    cleanup.push(() => conn.destroy());
+    conn.get('/readyz');
+    expect((await conn.response()).status).toBe(200);
+
+    void lameduck.shutdown();
+    // A new connection is still accepted during the delay, served, and told to close.
+    const fresh = await RawConnection.open(port);
+    cleanup.push(() => fresh.destroy());
+    fresh.get('/readyz');
+    const ready = await fresh.response();
+    expect(ready.status).toBe(503);
+    expect(JSON.parse(ready.body)).toEqual({ status: 'draining' });
+    expect(ready.headers.connection).toBe('close');
+    expect(await fresh.outcome()).toBe('fin');
+
+    const again = await RawConnection.open(port);
+    cleanup.push(() => again.destroy());
+    again.get('/livez');
+    const live = await again.response();
+    expect(live.status).toBe(200);
+    expect(live.headers.connection).toBe('close');
+  });
+
+  it('aborts in-flight requests at the deadline, destroys their sockets and counts them', async () => {
+    const signals: AbortSignal[] = [];
+    const arrived = countdown(2);
+    let lameduck!: Lameduck;
+    const setupResult = await setup(
+      (req, res) => {
+        const signal = lameduck.signalFor(req);
+        signals.push(signal);
+        arrived.tick();
+        if (req.url === '/cooperative') {
+          signal.addEventListener('abort', () => {
+            res.statusCode = 503;
+            res.end('aborted');
+          });
+        }
+      },
+      { timeout: 200, idleGrace: 0 },
+    );
+    lameduck = setupResult.lameduck;
+    const agent = new http.Agent({ keepAlive: true });
+    cleanup.push(() => agent.destroy());
+    const stuck = request(agent, setupResult.port, '/stuck');
+    const cooperative = request(agent, setupResult.port, '/cooperative');
+    await arrived.done;
+    const report = await lameduck.shutdown();
+    expect(report.deadlineReached).toBe(true);
+    expect(report.requests.aborted).toBe(1);
+    expect(report.requests.completed).toBe(1);
+    expect(report.sockets.forced).toBe(1);
+    expect(report.exitCode).toBe(1);
+    for (const s of signals) {
+      expect(s.aborted).toBe(true);
+      expect((s.reason as { code: string }).code).toBe('LAMEDUCK_ERR_DRAIN_DEADLINE');
+    }
+    expect((await cooperative).status).toBe(503);
+    expect((await stuck).error).toBe('ECONNRESET');
+  });
+
+  it('flips readiness at the moment shutdown() is called and liveness when closed', async () => {
+    const { lameduck } = await setup((_req, res) => res.end('ok'));
+    const states: string[] = [];
+    lameduck.on('state', ({ to }) => states.push(to));
+    expect(lameduck.isReady).toBe(true);
+    const report = lameduck.shutdown();
+    expect(lameduck.isReady).toBe(false);
+    expect(lameduck.shutdownSignal.aborted).toBe(true);
+    expect(lameduck.shutdown()).toBe(report);
+    await report;
+    expect(states).toEqual(['draining', 'closing', 'closed']);
+  });
+});
