@@ -257,7 +257,9 @@ export class ConnectionTracker {
     if (this.#conns.has(session) || session.destroyed) return;
     const conn: Http2Conn = { kind: 'http2', session, streams: new Set(), goaway: false, forced: false };
     this.#conns.set(session, conn);
-    session.on('stream', (stream: ServerHttp2Stream) => this.#onStream(conn, stream));
+    // Prepended: node's own listener emits the server's 'request' from here, and a handler that asks
+    // for its AbortSignal must find the stream already tracked.
+    session.prependListener('stream', (stream: ServerHttp2Stream) => this.#onStream(conn, stream));
     session.once('close', () => {
       this.#untrack(conn, 'response');
     });
@@ -343,6 +345,8 @@ export class ConnectionTracker {
         for (const s of conn.streams) s.controller?.abort(reason);
       }
     });
+    // A ref'd immediate on purpose: an unref'd one does not stop the event loop from blocking in poll,
+    // and would wait for unrelated I/O. It lives for one turn of the loop.
     return new Promise((resolve) => {
       setImmediate(() => {
         this.#forEachConn((conn) => {
@@ -353,7 +357,7 @@ export class ConnectionTracker {
           else conn.socket.destroy();
         });
         resolve();
-      }).unref();
+      });
     });
   }
 

@@ -1,0 +1,263 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import http2 from 'node:http2';
+import https from 'node:https';
+import tls from 'node:tls';
+import { createLameduck, type Lameduck } from '@lameduck/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { deferred, listen, tlsFixture } from './helpers.js';
+
+const cleanup: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+function lifecycle(options: Parameters<typeof createLameduck>[0] = {}): Lameduck {
+  const lameduck = createLameduck({ signals: false, logger: false, ...options });
+  cleanup.push(() => lameduck.dispose());
+  return lameduck;
+}
+
+describe('HTTPS', () => {
+  it('finishes an in-flight request on a TLS socket and closes idle TLS sockets cleanly', async () => {
+    const lameduck = lifecycle({ idleGrace: 0 });
+    const release = deferred();
+    const arrived = deferred();
+    const server = https.createServer(tlsFixture, (req, res) => {
+      if (req.url === '/idle') return void res.end('idle');
+      arrived.resolve();
+      void release.promise.then(() => res.end('secure done'));
+    });
+    server.keepAliveTimeout = 60_000;
+    lameduck.attach(server);
+    const port = await listen(server);
+    cleanup.push(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const agent = new https.Agent({ keepAlive: true, ca: tlsFixture.cert, maxSockets: 10 });
+    cleanup.push(() => agent.destroy());
+    const get = (path: string) =>
+      new Promise<{ status?: number; body?: string; connection?: string; error?: string }>((resolve) => {
+        https
+          .get({ host: '127.0.0.1', port, path, agent, servername: 'localhost' }, (res) => {
+            let body = '';
+            res.on('data', (d) => {
+              body += d;
+            });
+            res.on('end', () =>
+              resolve({ status: res.statusCode, body, connection: res.headers.connection }),
+            );
+          })
+          .on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code }));
+      });
+    // One idle keep-alive TLS socket (its own agent, so the slow request cannot reuse it).
+    const idleAgent = new https.Agent({ keepAlive: true, ca: tlsFixture.cert });
+    cleanup.push(() => idleAgent.destroy());
+    const idle = await new Promise<string | undefined>((resolve) => {
+      https.get(
+        { host: '127.0.0.1', port, path: '/idle', agent: idleAgent, servername: 'localhost' },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.headers.connection));
+        },
+      );
+    });
+    expect(idle).toBe('keep-alive');
+    const pending = get('/slow');
+    await arrived.promise;
+    const report = lameduck.shutdown();
+    await once(lameduck, 'drain');
+    release.resolve();
+    const result = await pending;
+    expect(result).toMatchObject({ status: 200, body: 'secure done', connection: 'close' });
+    const final = await report;
+    expect(final.requests).toMatchObject({ completed: 1, aborted: 0 });
+    expect(final.sockets).toMatchObject({ closedIdle: 1, closedAfterResponse: 1, forced: 0 });
+    expect(final.deadlineReached).toBe(false);
+  });
+
+  it('holds the drain for a TLS handshake in progress and reaps it when it stays silent', async () => {
+    const lameduck = lifecycle({ idleGrace: 0 });
+    const server = https.createServer(tlsFixture, (_req, res) => res.end('ok'));
+    lameduck.attach(server);
+    const port = await listen(server);
+    cleanup.push(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const socket = tls.connect({ host: '127.0.0.1', port, ca: tlsFixture.cert, servername: 'localhost' });
+    cleanup.push(() => socket.destroy());
+    await once(socket, 'secureConnect');
+    await new Promise<void>((resolve) => {
+      const check = () => (lameduck.connections === 1 ? resolve() : setImmediate(check));
+      check();
+    });
+    const closed = once(socket, 'close');
+    const report = await lameduck.shutdown();
+    await closed;
+    expect(report.sockets.closedIdle).toBe(1);
+    expect(report.deadlineReached).toBe(false);
+  });
+});
+
+describe('HTTP/2', () => {
+  for (const secure of [false, true]) {
+    it(`sends GOAWAY, finishes in-flight streams and refuses new ones (${secure ? 'TLS' : 'h2c'})`, async () => {
+      const lameduck = lifecycle();
+      const release = deferred();
+      const arrived = deferred();
+      const handler = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+        arrived.resolve();
+        void release.promise.then(() => res.end(`h2 done ${req.url}`));
+      };
+      const server = secure ? http2.createSecureServer(tlsFixture, handler) : http2.createServer(handler);
+      lameduck.attach(server);
+      const port = await listen(server);
+      cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
+      const origin = `${secure ? 'https' : 'http'}://127.0.0.1:${port}`;
+      const client = http2.connect(origin, secure ? { ca: tlsFixture.cert, servername: 'localhost' } : {});
+      cleanup.push(() => client.destroy());
+      client.on('error', () => {});
+      const goaway = once(client, 'goaway');
+
+      const stream = client.request({ ':path': '/inflight' });
+      let body = '';
+      stream.setEncoding('utf8').on('data', (d: string) => {
+        body += d;
+      });
+      const ended = once(stream, 'end');
+      const headers = once(stream, 'response');
+      await arrived.promise;
+      expect(lameduck.inFlight).toBe(1);
+
+      const report = lameduck.shutdown();
+      await goaway;
+      // The client knows from GOAWAY that nothing new is processed here: it refuses to open a stream.
+      expect(() => client.request({ ':path': '/new' })).toThrow(/GOAWAY|closed|destroyed/i);
+      release.resolve();
+      const [h] = await headers;
+      expect(h[':status']).toBe(200);
+      await ended;
+      expect(body).toBe('h2 done /inflight');
+      const final = await report;
+      expect(final.requests).toMatchObject({ inFlightAtStart: 1, completed: 1, aborted: 0 });
+      expect(final.sockets).toMatchObject({ closedAfterResponse: 1, forced: 0 });
+      // And a new connection is refused outright.
+      const fresh = http2.connect(origin, secure ? { ca: tlsFixture.cert, servername: 'localhost' } : {});
+      cleanup.push(() => fresh.destroy());
+      const [err] = (await once(fresh, 'error')) as [NodeJS.ErrnoException];
+      expect(err.code).toBe('ECONNREFUSED');
+    });
+  }
+
+  it('destroys HTTP/2 sessions at the deadline and aborts their streams', async () => {
+    const lameduck = lifecycle({ timeout: 100 });
+    const signals: AbortSignal[] = [];
+    const server = http2.createServer((req) => {
+      signals.push(lameduck.signalFor(req));
+    });
+    lameduck.attach(server);
+    const port = await listen(server);
+    cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
+    const client = http2.connect(`http://127.0.0.1:${port}`);
+    client.on('error', () => {});
+    cleanup.push(() => client.destroy());
+    const stream = client.request({ ':path': '/stuck' });
+    stream.on('error', () => {});
+    await new Promise<void>((resolve) => {
+      const check = () => (lameduck.inFlight === 1 ? resolve() : setImmediate(check));
+      check();
+    });
+    const report = await lameduck.shutdown();
+    expect(report.deadlineReached).toBe(true);
+    expect(report.requests.aborted).toBe(1);
+    expect(report.sockets.forced).toBe(1);
+    expect(signals[0]?.aborted).toBe(true);
+  });
+});
+
+describe('upgraded sockets', () => {
+  async function wsServer(lameduck: Lameduck) {
+    const server = http.createServer((_req, res) => res.end('http'));
+    lameduck.attach(server);
+    const wss = new WebSocketServer({ server });
+    const port = await listen(server);
+    cleanup.push(() => {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+      server.closeAllConnections();
+      server.close();
+    });
+    const client = new WebSocket(`ws://127.0.0.1:${port}`);
+    client.on('error', () => {});
+    cleanup.push(() => client.terminate());
+    await once(client, 'open');
+    return { server, wss, client, port };
+  }
+
+  it('announces upgraded sockets so the app closes them with 1001, then finishes', async () => {
+    const lameduck = lifecycle({ timeout: 10_000 });
+    const { wss, client } = await wsServer(lameduck);
+    expect(lameduck.connections).toBe(1);
+    const announced: unknown[] = [];
+    lameduck.on('upgraded', ({ socket, request }) => {
+      announced.push(request.url);
+      for (const ws of wss.clients)
+        if ((ws as unknown as { _socket: unknown })._socket === socket) ws.close(1001);
+    });
+    const closed = once(client, 'close');
+    const report = await lameduck.shutdown();
+    const [code] = await closed;
+    expect(code).toBe(1001);
+    expect(announced).toEqual(['/']);
+    expect(report.sockets.upgradedClosed).toBe(1);
+    expect(report.deadlineReached).toBe(false);
+  });
+
+  it('destroys upgraded sockets at once when nobody listens for them', async () => {
+    const lameduck = lifecycle({ timeout: 10_000 });
+    const { client } = await wsServer(lameduck);
+    const closed = once(client, 'close');
+    const report = await lameduck.shutdown();
+    const [code] = await closed;
+    expect(code).toBe(1006);
+    expect(report.deadlineReached).toBe(false);
+  });
+
+  it('destroys upgraded sockets the app did not close at the deadline', async () => {
+    const lameduck = lifecycle({ timeout: 100 });
+    const { client } = await wsServer(lameduck);
+    lameduck.on('upgraded', () => {});
+    const closed = once(client, 'close');
+    const report = await lameduck.shutdown();
+    await closed;
+    expect(report.deadlineReached).toBe(true);
+    expect(report.sockets.forced).toBe(1);
+  });
+
+  it('leaves Upgrade requests alone when the app has no upgrade listener', async () => {
+    const lameduck = lifecycle();
+    const server = http.createServer((req, res) => res.end(`plain ${req.headers.upgrade}`));
+    lameduck.attach(server);
+    const port = await listen(server);
+    cleanup.push(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    expect(server.listenerCount('upgrade')).toBe(0);
+    const res = await new Promise<string>((resolve) => {
+      http
+        .get({ host: '127.0.0.1', port, headers: { Connection: 'Upgrade', Upgrade: 'websocket' } }, (r) => {
+          let b = '';
+          r.on('data', (d) => {
+            b += d;
+          });
+          r.on('end', () => resolve(b));
+        })
+        .on('error', (e) => resolve(String(e)));
+    });
+    expect(res).toBe('plain websocket');
+  });
+});
