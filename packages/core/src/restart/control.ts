@@ -1,0 +1,233 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import net from 'node:net';
+import { RestartErrorCodes, restartError } from './errors.js';
+import { listenEnv, shimCommand } from './listen-fds.js';
+
+/**
+ * The control channel between a parent (the keeper, or a process upgrading itself) and a child it
+ * started: one extra socket pair at a descriptor named by `LAMEDUCK_CONTROL_FD`, newline-delimited JSON
+ * both ways. The child reports `ready` on it; the parent may `adopt` the child (self-upgrade: the child
+ * is on its own from then on) or ask for `stats`. It doubles as a lifeline: the child sees end-of-file
+ * the moment its parent dies, however it dies, and drains. A plain stdio pipe is used rather than node's
+ * IPC channel so that it works for any command and never mixes with the application's own `process.send`.
+ */
+export type ControlRole = 'keeper' | 'restart';
+
+export type ParentMessage =
+  | { type: 'adopt'; pidFile?: string | undefined; notify?: boolean | undefined }
+  | { type: 'stats' };
+
+export type ChildMessage =
+  | { type: 'ready'; pid: number }
+  | { type: 'stats'; pid: number; state: string; inFlight: number; connections: number };
+
+export const CONTROL_FD_VAR = 'LAMEDUCK_CONTROL_FD';
+export const CONTROL_ROLE_VAR = 'LAMEDUCK_CONTROL_ROLE';
+
+/** Splits a byte stream into JSON messages; malformed lines are skipped (the peer is our own code). */
+function onLines(stream: NodeJS.ReadableStream, fn: (message: Record<string, unknown>) => void): void {
+  let buffer = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buffer += chunk;
+    let nl = buffer.indexOf('\n');
+    while (nl !== -1) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      nl = buffer.indexOf('\n');
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      if (typeof parsed === 'object' && parsed !== null) fn(parsed as Record<string, unknown>);
+    }
+  });
+}
+
+function write(socket: net.Socket, message: object): void {
+  if (socket.writable && !socket.destroyed) socket.write(`${JSON.stringify(message)}\n`);
+}
+
+/** The child's end of the channel. One per process: it is opened from the environment once. */
+export class ControlClient extends EventEmitter<{ message: [ParentMessage]; lost: [] }> {
+  readonly role: ControlRole;
+  readonly #socket: net.Socket;
+  #adopted = false;
+  #readySent = false;
+
+  constructor(fd: number, role: ControlRole) {
+    super();
+    this.role = role;
+    this.#socket = new net.Socket({ fd, readable: true, writable: true });
+    // The channel must never keep the application alive on its own.
+    this.#socket.unref();
+    this.#socket.on('error', () => {});
+    onLines(this.#socket, (m) => {
+      if (m.type === 'adopt') {
+        this.#adopted = true;
+        this.emit('message', {
+          type: 'adopt',
+          pidFile: typeof m.pidFile === 'string' ? m.pidFile : undefined,
+          notify: m.notify === true,
+        });
+      } else if (m.type === 'stats') this.emit('message', { type: 'stats' });
+    });
+    this.#socket.on('close', () => {
+      // An adopted child outlives the parent that started it; anyone else lost its supervisor.
+      if (!this.#adopted) this.emit('lost');
+    });
+  }
+
+  get adopted(): boolean {
+    return this.#adopted;
+  }
+
+  get readySent(): boolean {
+    return this.#readySent;
+  }
+
+  ready(): void {
+    if (this.#readySent) return;
+    this.#readySent = true;
+    write(this.#socket, { type: 'ready', pid: process.pid });
+  }
+
+  send(message: ChildMessage): void {
+    write(this.#socket, message);
+  }
+
+  /** Leaves the channel (after adoption): the parent sees end-of-file. */
+  close(): void {
+    this.#socket.end();
+  }
+}
+
+interface ControlSlot {
+  client: ControlClient | undefined;
+  opened: boolean;
+}
+
+const slotKey = Symbol.for('lameduck.control.v1');
+
+/**
+ * The process's control channel, opened (and its variables cleared) on first use; undefined when the
+ * process was not started by a keeper or by a restarting parent. Stored on `globalThis` under a
+ * registered symbol: the descriptor belongs to the process, whichever copy of this package opens it.
+ */
+export function controlClient(env: NodeJS.ProcessEnv = process.env): ControlClient | undefined {
+  const g = globalThis as unknown as Record<symbol, ControlSlot | undefined>;
+  const slot = (g[slotKey] ??= { client: undefined, opened: false });
+  if (slot.opened) return slot.client;
+  const fdVar = env[CONTROL_FD_VAR];
+  const roleVar = env[CONTROL_ROLE_VAR];
+  if (fdVar === undefined) {
+    slot.opened = true;
+    return undefined;
+  }
+  if (!/^[0-9]{1,5}$/.test(fdVar) || Number(fdVar) < 3 || (roleVar !== 'keeper' && roleVar !== 'restart')) {
+    throw restartError(
+      RestartErrorCodes.LISTEN_ENV_INVALID,
+      `${CONTROL_FD_VAR} must be a descriptor number of 3 or more and ${CONTROL_ROLE_VAR} "keeper" or "restart", got ${JSON.stringify(fdVar)} and ${JSON.stringify(roleVar)}.`,
+    );
+  }
+  const fd = Number(fdVar);
+  let isSocket = false;
+  try {
+    isSocket = fs.fstatSync(fd).isSocket();
+  } catch {}
+  if (!isSocket) {
+    throw restartError(
+      RestartErrorCodes.LISTEN_FD_INVALID,
+      `${CONTROL_FD_VAR} names descriptor ${fd}, which is not an open socket in this process.`,
+    );
+  }
+  delete env[CONTROL_FD_VAR];
+  delete env[CONTROL_ROLE_VAR];
+  slot.opened = true;
+  slot.client = new ControlClient(fd, roleVar);
+  return slot.client;
+}
+
+/** The parent's end: messages from one child. */
+export interface ChildChannel {
+  child: ChildProcess;
+  on(fn: (message: ChildMessage) => void): void;
+  send(message: ParentMessage): void;
+}
+
+export interface SpawnChildOptions {
+  command: readonly string[];
+  /** Listening descriptors, handed over from 3 in this order. */
+  fds: readonly number[];
+  names: readonly string[];
+  role: ControlRole;
+  env: NodeJS.ProcessEnv;
+  cwd?: string | undefined;
+}
+
+/**
+ * Starts a child with the sockets at 3.. (systemd protocol, `LISTEN_PID` set through the shim) and the
+ * control channel right after them. The child gets its own process group (`detached`), so that a
+ * Ctrl-C meant for the parent does not reach it too: the parent decides when and how it drains.
+ */
+export function spawnChild(options: SpawnChildOptions): ChildChannel {
+  const env: NodeJS.ProcessEnv = { ...options.env };
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDNAMES;
+  if (options.fds.length > 0) Object.assign(env, listenEnv(options.names));
+  const controlFd = 3 + options.fds.length;
+  env[CONTROL_FD_VAR] = String(controlFd);
+  env[CONTROL_ROLE_VAR] = options.role;
+  const [file, args] =
+    options.fds.length > 0 ? shimCommand(options.command) : [options.command[0]!, options.command.slice(1)];
+  const child = spawn(file, args, {
+    stdio: ['ignore', 'inherit', 'inherit', ...options.fds, 'pipe'],
+    env,
+    cwd: options.cwd,
+    detached: true,
+  });
+  const socket = child.stdio[controlFd] as net.Socket | null;
+  const listeners: ((message: ChildMessage) => void)[] = [];
+  if (socket) {
+    socket.on('error', () => {});
+    onLines(socket, (m) => {
+      const pid = typeof m.pid === 'number' ? m.pid : (child.pid ?? 0);
+      let message: ChildMessage | undefined;
+      if (m.type === 'ready') message = { type: 'ready', pid };
+      else if (m.type === 'stats') {
+        message = {
+          type: 'stats',
+          pid,
+          state: String(m.state),
+          inFlight: Number(m.inFlight) || 0,
+          connections: Number(m.connections) || 0,
+        };
+      }
+      if (message) for (const fn of listeners) fn(message);
+    });
+  }
+  return {
+    child,
+    on: (fn) => listeners.push(fn),
+    send: (message) => {
+      if (socket) write(socket, message);
+    },
+  };
+}
+
+/** Sends a signal to a child's process group (it was started `detached`), falling back to the child. */
+export function signalChild(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {}
+  }
+}
