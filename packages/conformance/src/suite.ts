@@ -1,0 +1,308 @@
+import { once } from 'node:events';
+import type { Lameduck, LameduckOptions } from '@lameduck/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawnApp } from './child.js';
+import { fetchOnce, RawConnection } from './client.js';
+import { Controls, streamChunks } from './handlers.js';
+import { selfSignedCert } from './tls.js';
+import type { ConformanceFactory, StartedServer } from './types.js';
+
+/** In the test process lameduck must not touch signals, exit, or write to stderr. */
+const embedded: LameduckOptions = { signals: false, exit: false, logger: false };
+
+/** Exit code of a process that got a second SIGTERM during the drain: 128 + 15. */
+const SECOND_SIGTERM_EXIT = 143;
+
+interface Harness {
+  server: StartedServer;
+  lameduck: Lameduck;
+  controls: Controls;
+  /** A raw connection to the server, closed after the test. */
+  connect(): Promise<RawConnection>;
+  /** Sends `GET path` on `conn` and resolves once the slow handler runs, with its AbortSignal. */
+  slow(conn: RawConnection): Promise<AbortSignal>;
+}
+
+/**
+ * Registers one `describe` block that runs every drain scenario against a real server built by
+ * `factory`: real sockets on 127.0.0.1, and a child process for signals and exit codes.
+ *
+ * @example
+ * // packages/express/test/conformance.test.ts
+ * import { runConformance } from '@lameduck/conformance';
+ * import { express5 } from './factory.js';
+ * runConformance(express5);
+ */
+export function runConformance(factory: ConformanceFactory): void {
+  describe(`conformance: ${factory.name}`, () => {
+    const cleanups: (() => unknown)[] = [];
+    const tlsPair = selfSignedCert();
+
+    afterEach(async () => {
+      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    });
+
+    async function start(options: LameduckOptions = {}, tls = false): Promise<Harness> {
+      const controls = new Controls();
+      cleanups.push(() => controls.release());
+      const server = await factory.start({
+        mode: 'embedded',
+        options: { ...embedded, ...options },
+        handlers: controls.handlers,
+        ...(tls && tlsPair ? { tls: tlsPair } : {}),
+      });
+      cleanups.push(() => server.close());
+      const connect = async () => {
+        const conn = await RawConnection.open(server.url);
+        cleanups.push(() => conn.destroy());
+        return conn;
+      };
+      const slow = (conn: RawConnection) => {
+        const started = controls.slowStarted();
+        conn.get('/slow');
+        return started;
+      };
+      return { server, lameduck: server.lameduck, controls, connect, slow };
+    }
+
+    it('lets in-flight requests finish, each with Connection: close', async () => {
+      const { lameduck, controls, connect, slow } = await start();
+      const a = await connect();
+      const b = await connect();
+      await slow(a);
+      await slow(b);
+      const drained = once(lameduck, 'drain');
+      const report = lameduck.shutdown();
+      await drained;
+      controls.release();
+      for (const conn of [a, b]) {
+        const res = await conn.response();
+        expect(res).toMatchObject({ status: 200, body: 'slow' });
+        expect(res.headers.connection).toBe('close');
+        expect(await conn.outcome()).toBe('fin');
+      }
+      const r = await report;
+      expect(r.requests).toMatchObject({ inFlightAtStart: 2, completed: 2, aborted: 0 });
+      expect(r).toMatchObject({ deadlineReached: false, exitCode: 0 });
+    });
+
+    it('does not wait for idle keep-alive sockets', async () => {
+      const { lameduck, connect } = await start();
+      const conns = await Promise.all([connect(), connect(), connect()]);
+      for (const conn of conns) {
+        conn.get('/fast');
+        const res = await conn.response();
+        expect(res.body).toBe('fast');
+        expect(res.headers.connection).not.toBe('close');
+      }
+      const r = await lameduck.shutdown();
+      // node's own close() would wait out keepAliveTimeout (5 s; 72 s in Fastify).
+      expect(r.durationMs).toBeLessThan(3_000);
+      expect(r.sockets).toMatchObject({ openAtStart: 3, closedIdle: 3, forced: 0 });
+      for (const conn of conns) expect(await conn.outcome()).toBe('fin');
+    });
+
+    it('answers a request on an open keep-alive socket during the drain with 503, Connection: close and Retry-After', async () => {
+      const { lameduck, controls, connect } = await start({ idleGrace: 10_000, retryAfter: 7 });
+      const conn = await connect();
+      conn.get('/fast');
+      await conn.response();
+      const calls = controls.fastCalls;
+      const drained = once(lameduck, 'drain');
+      const report = lameduck.shutdown();
+      await drained;
+      conn.get('/fast');
+      const res = await conn.response();
+      expect(res.status).toBe(503);
+      expect(res.headers).toMatchObject({ connection: 'close', 'retry-after': '7' });
+      expect(controls.fastCalls).toBe(calls);
+      expect(await conn.outcome()).toBe('fin');
+      const r = await report;
+      expect(r.requests.rejected).toBe(1);
+      expect(r.durationMs).toBeLessThan(5_000);
+    });
+
+    it("serves a late request with Connection: close when lateRequests is 'serve'", async () => {
+      const { lameduck, controls, connect } = await start({ idleGrace: 10_000, lateRequests: 'serve' });
+      const conn = await connect();
+      conn.get('/fast');
+      await conn.response();
+      const drained = once(lameduck, 'drain');
+      const report = lameduck.shutdown();
+      await drained;
+      conn.get('/fast');
+      const res = await conn.response();
+      expect(res).toMatchObject({ status: 200, body: 'fast' });
+      expect(res.headers.connection).toBe('close');
+      expect(controls.fastCalls).toBe(2);
+      expect(await conn.outcome()).toBe('fin');
+      expect((await report).requests.completed).toBe(1);
+    });
+
+    it('completes a streaming response untruncated', async () => {
+      const { lameduck, controls, connect } = await start();
+      const conn = await connect();
+      const streaming = controls.streamStarted();
+      conn.get('/stream');
+      await streaming;
+      await conn.head();
+      const drained = once(lameduck, 'drain');
+      const report = lameduck.shutdown();
+      await drained;
+      controls.release();
+      const res = await conn.response();
+      expect(res.status).toBe(200);
+      expect(res.body).toBe(streamChunks.join(''));
+      const r = await report;
+      expect(r.requests.completed).toBe(1);
+      expect(r).toMatchObject({ deadlineReached: false, exitCode: 0 });
+    });
+
+    it.skipIf(tlsPair === undefined)('lets an HTTPS request in flight finish', async () => {
+      const { server, lameduck, controls, connect, slow } = await start({}, true);
+      expect(server.url.startsWith('https://')).toBe(true);
+      const conn = await connect();
+      await slow(conn);
+      const drained = once(lameduck, 'drain');
+      const report = lameduck.shutdown();
+      await drained;
+      controls.release();
+      const res = await conn.response();
+      expect(res).toMatchObject({ status: 200, body: 'slow' });
+      expect(res.headers.connection).toBe('close');
+      const r = await report;
+      expect(r.requests).toMatchObject({ inFlightAtStart: 1, completed: 1, aborted: 0 });
+      expect(r.sockets.forced).toBe(0);
+    });
+
+    it("fires the request's AbortSignal at the deadline, then destroys what is left", async () => {
+      const timeout = 400;
+      const { lameduck, controls, connect, slow } = await start({ timeout });
+      controls.ignoreAbort = true;
+      const conn = await connect();
+      const signal = await slow(conn);
+      expect(signal.aborted).toBe(false);
+      const r = await lameduck.shutdown();
+      expect(signal.aborted).toBe(true);
+      expect((signal.reason as { code?: string }).code).toBe('LAMEDUCK_ERR_DRAIN_DEADLINE');
+      expect(r).toMatchObject({ deadlineReached: true, exitCode: 1 });
+      expect(r.requests.aborted).toBe(1);
+      expect(r.sockets.forced).toBe(1);
+      expect(r.durationMs).toBeLessThan(timeout + 1_500);
+      await expect(conn.response()).rejects.toThrow(/connection ended/);
+    });
+
+    it('runs hooks once each, in order, after-drain ones after in-flight work', async () => {
+      const { lameduck, controls, connect, slow } = await start();
+      const order: string[] = [];
+      lameduck.onShutdown('before', () => order.push('before'), { phase: 'beforeDrain' });
+      lameduck.onShutdown('after-1', async () => order.push(`after-1 inFlight=${lameduck.inFlight}`));
+      lameduck.onShutdown('after-2', () => order.push('after-2'));
+      const conn = await connect();
+      await slow(conn);
+      const drained = once(lameduck, 'drain');
+      const first = lameduck.shutdown();
+      expect(lameduck.shutdown('again')).toBe(first);
+      await drained;
+      order.push('release');
+      controls.release();
+      expect((await conn.response()).status).toBe(200);
+      const r = await first;
+      expect(await lameduck.shutdown()).toBe(r);
+      expect(order).toEqual(['before', 'release', 'after-1 inFlight=0', 'after-2']);
+      const ours = r.hooks.filter((h) => ['before', 'after-1', 'after-2'].includes(h.name));
+      expect(ours.map((h) => [h.name, h.phase, h.outcome])).toEqual([
+        ['before', 'beforeDrain', 'ok'],
+        ['after-1', 'afterDrain', 'ok'],
+        ['after-2', 'afterDrain', 'ok'],
+      ]);
+    });
+
+    it('fails readiness the moment the shutdown starts; liveness holds', async () => {
+      const { server, lameduck } = await start({ drainDelay: 800 });
+      expect((await fetchOnce(server.url, '/readyz')).status).toBe(200);
+      const report = lameduck.shutdown();
+      expect(lameduck.isReady).toBe(false);
+      const ready = await fetchOnce(server.url, '/readyz');
+      expect(ready.status).toBe(503);
+      expect(JSON.parse(ready.body)).toEqual({ status: 'draining' });
+      expect(ready.headers.connection).toBe('close');
+      const live = await fetchOnce(server.url, '/livez');
+      expect(live.status).toBe(200);
+      expect((await report).exitCode).toBe(0);
+    });
+
+    it("drains through the framework's own close", async (ctx) => {
+      const { server, lameduck, controls, connect, slow } = await start();
+      if (server.nativeClose === undefined) return ctx.skip();
+      const order: string[] = [];
+      lameduck.onShutdown('after', () => order.push('after'));
+      const conn = await connect();
+      await slow(conn);
+      const drained = once(lameduck, 'drain');
+      const closed = server.nativeClose().then(() => order.push('closed'));
+      await drained;
+      expect(lameduck.state).toBe('draining');
+      order.push('release');
+      controls.release();
+      const res = await conn.response();
+      expect(res).toMatchObject({ status: 200, body: 'slow' });
+      expect(res.headers.connection).toBe('close');
+      await closed;
+      const r = await lameduck.shutdown();
+      expect(r).toMatchObject({ reason: expect.any(String), exitCode: 0, deadlineReached: false });
+      expect(r.requests.completed).toBe(1);
+      expect(order.indexOf('release')).toBe(0);
+      expect(order.filter((o) => o === 'after')).toHaveLength(1);
+    });
+
+    describe('in a child process', () => {
+      function child(options?: LameduckOptions) {
+        const c = spawnApp(factory, options);
+        cleanups.push(() => c.kill());
+        return c;
+      }
+
+      it('drains on SIGTERM and exits 0', async () => {
+        const c = child();
+        const port = await c.line('listening ');
+        const conn = await RawConnection.open(`http://127.0.0.1:${port}`);
+        cleanups.push(() => conn.destroy());
+        conn.get('/slow');
+        await c.line('slow started');
+        c.process.kill('SIGTERM');
+        await c.line('state draining');
+        c.process.stdin.write('release\n');
+        const res = await conn.response();
+        expect(res).toMatchObject({ status: 200, body: 'slow' });
+        expect(res.headers.connection).toBe('close');
+        expect(await c.exited).toEqual({ code: 0, signal: null });
+      });
+
+      it('exits 1 when the deadline forces the drain', async () => {
+        const c = child({ timeout: 300 });
+        const port = await c.line('listening ');
+        const conn = await RawConnection.open(`http://127.0.0.1:${port}`);
+        cleanups.push(() => conn.destroy());
+        conn.get('/slow');
+        await c.line('slow started');
+        c.process.kill('SIGTERM');
+        expect(await c.exited).toEqual({ code: 1, signal: null });
+        await expect(conn.response()).rejects.toThrow(/connection ended/);
+      });
+
+      it(`exits ${SECOND_SIGTERM_EXIT} at once on a second SIGTERM`, async () => {
+        const c = child();
+        const port = await c.line('listening ');
+        const conn = await RawConnection.open(`http://127.0.0.1:${port}`);
+        cleanups.push(() => conn.destroy());
+        conn.get('/slow');
+        await c.line('slow started');
+        c.process.kill('SIGTERM');
+        await c.line('state draining');
+        c.process.kill('SIGTERM');
+        expect(await c.exited).toEqual({ code: SECOND_SIGTERM_EXIT, signal: null });
+      });
+    });
+  });
+}

@@ -1,0 +1,4 @@
+import { runConformance } from '../src/index.js';
+import { nodeFactory } from './factory.js';
+
+runConformance(nodeFactory);
