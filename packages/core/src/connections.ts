@@ -3,7 +3,7 @@ import type { Http2Session, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, LameduckError } from './errors.js';
-import type { AnyRequest, AnyServer } from './types.js';
+import type { AnyRequest } from './types.js';
 
 /**
  * How far the drain has gone, as seen by connections:

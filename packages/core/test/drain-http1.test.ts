@@ -4,7 +4,7 @@ import { createLameduck, type Lameduck, type LameduckOptions } from '@lameduck/c
 import { afterEach, describe, expect, it } from 'vitest';
 import { countdown, deferred, listen, RawConnection, request } from './helpers.js';
 
-const cleanup: (() => void | Promise<void>)[] = [];
+const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
