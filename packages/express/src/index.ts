@@ -1,1 +1,90 @@
-export {};
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  createLameduck,
+  ErrorCodes,
+  type Lameduck,
+  LameduckError,
+  type LameduckOptions,
+} from '@lameduck/core';
+
+/** Options of {@link graceful}: the core options, or a lifecycle to share, plus health routes. */
+export interface GracefulOptions extends LameduckOptions {
+  /**
+   * Use this lifecycle instead of creating one, to drain several apps or servers together. Core
+   * options cannot be given alongside it: they belong to whoever created it.
+   */
+  lameduck?: Lameduck;
+  /** Answer readiness probes at this path (200 while ready, 503 from the first moment of shutdown). */
+  readinessPath?: string;
+  /** Answer liveness probes at this path (200 until the shutdown is over). */
+  livenessPath?: string;
+}
+
+/** The Express request as far as lameduck reads it; works with Express 4 and 5 without their types. */
+type Request = IncomingMessage & { path?: string };
+
+/** The middleware returned by {@link graceful}, with its lifecycle attached. */
+export interface GracefulMiddleware {
+  (req: Request, res: ServerResponse, next: (err?: unknown) => void): void;
+  /** The lifecycle: hooks (`onShutdown`), `shutdown()`, `signalFor(req)`, health handlers and events. */
+  readonly lameduck: Lameduck;
+}
+
+function checkPath(name: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !value.startsWith('/')) {
+    throw new LameduckError(
+      ErrorCodes.OPTIONS_INVALID,
+      `Option "${name}" must be a path starting with "/", got ${JSON.stringify(value) ?? String(value)}.`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Graceful shutdown for Express 4 and 5. Put it first, before body parsers and routers: during the
+ * drain it stops the chain for requests lameduck answered itself (503 with `Retry-After`), so no
+ * later middleware, route or error handler runs for them. With nothing else written, SIGTERM and
+ * SIGINT drain the server `app.listen()` created and exit.
+ *
+ * @example
+ * import express from 'express';
+ * import { graceful } from '@lameduck/express';
+ *
+ * const app = express();
+ * const lifecycle = graceful({ drainDelay: 5000, readinessPath: '/readyz' });
+ * app.use(lifecycle);
+ * app.get('/', (req, res) => res.send('hello'));
+ * lifecycle.lameduck.onShutdown('db', () => pool.end());
+ * app.listen(8080);
+ */
+export function graceful(options: GracefulOptions = {}): GracefulMiddleware {
+  const { lameduck: shared, readinessPath: ready, livenessPath: live, ...core } = options;
+  const readinessPath = checkPath('readinessPath', ready);
+  const livenessPath = checkPath('livenessPath', live);
+  if (shared !== undefined && Object.keys(core).length > 0) {
+    throw new LameduckError(
+      ErrorCodes.OPTIONS_INVALID,
+      `Option "lameduck" cannot be combined with core options (${Object.keys(core).join(', ')}); set them where the shared lifecycle is created.`,
+    );
+  }
+  const lameduck = shared ?? createLameduck(core);
+
+  const middleware = function lameduckMiddleware(
+    req: Request,
+    res: ServerResponse,
+    next: (err?: unknown) => void,
+  ) {
+    // lameduck answered (or must drop) this request: the rest of the chain must not run.
+    if (lameduck.gate(req, res)) return;
+    // `req.path` is relative to where the middleware is mounted, as Express paths are.
+    const path = req.path;
+    if (path !== undefined && path === readinessPath) return lameduck.readiness(req, res);
+    if (path !== undefined && path === livenessPath) return lameduck.liveness(req, res);
+    next();
+  };
+  return Object.defineProperty(middleware, 'lameduck', {
+    value: lameduck,
+    enumerable: true,
+  }) as GracefulMiddleware;
+}

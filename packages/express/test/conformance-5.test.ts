@@ -1,0 +1,4 @@
+import { runConformance } from '@lameduck/conformance';
+import { express5Factory } from './factory.js';
+
+runConformance(express5Factory);
