@@ -220,11 +220,14 @@ export function spawnChild(options: SpawnChildOptions): ChildChannel {
   };
 }
 
-/** Sends a signal to a child's process group (it was started `detached`), falling back to the child. */
+/**
+ * Signals a child. SIGKILL goes to its whole process group (it was started `detached`) so that nothing
+ * it started outlives it; any other signal goes to the child alone, which decides what its own children get.
+ */
 export function signalChild(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   try {
-    process.kill(-child.pid, signal);
+    process.kill(signal === 'SIGKILL' ? -child.pid : child.pid, signal);
   } catch {
     try {
       child.kill(signal);

@@ -1,0 +1,293 @@
+import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Lameduck } from '../lifecycle.js';
+import type { AnyServer } from '../types.js';
+import { type ControlClient, controlClient } from './control.js';
+import { RestartErrorCodes, restartError } from './errors.js';
+import { addressMatches, type InheritedSocket, inheritedSockets, probeTcp } from './inherited.js';
+import { formatAddress, isValidFdName } from './listen-fds.js';
+import { systemdNotify } from './notify.js';
+
+/**
+ * Where `listen()` listens: a port, a socket name (`LISTEN_FDNAMES`, systemd's `FileDescriptorName=`,
+ * the keeper's `--listen name=ADDR`), or an object with a TCP address, a unix socket path and/or a
+ * name. A handed-over socket that matches is used; otherwise the address is bound as usual.
+ */
+export type ListenTarget =
+  | number
+  | string
+  | { name?: string; port?: number; host?: string; path?: undefined }
+  | { name?: string; path: string; port?: undefined; host?: undefined };
+
+export interface ListenOptions {
+  /**
+   * Report ready on its own once every server given to `listen()` is listening (default true). Pass
+   * false when start-up goes on after listening (warming a cache, connecting a consumer) and call
+   * `ready()` when it is done: a keeper or a restarting parent only moves traffic over after ready.
+   */
+  autoReady?: boolean;
+  /** Listen backlog for a socket bound here (an inherited socket keeps the one it was created with). */
+  backlog?: number;
+}
+
+export interface ReadyOptions {
+  /**
+   * Also tell systemd (`systemd-notify --ready`, with `MAINPID=`) when `NOTIFY_SOCKET` is set and no
+   * keeper runs this process: for `Type=notify` units. Default false.
+   */
+  systemd?: boolean;
+}
+
+export interface ListenedSocket {
+  server: AnyServer;
+  name: string;
+}
+
+/** Per-lifecycle hand-over state, kept on the lifecycle object itself (no module state). */
+export interface HandoverState {
+  pending: number;
+  listened: ListenedSocket[];
+  autoReady: boolean;
+  readyCalled: boolean;
+  ready: Promise<void> | undefined;
+  systemd: boolean;
+  pidFile: string | undefined;
+  restarting: boolean;
+  signalBindings: Set<string>;
+}
+
+const stateKey = Symbol.for('lameduck.handover.v1');
+
+export function handoverState(lameduck: Lameduck): HandoverState {
+  const holder = lameduck as unknown as Record<symbol, HandoverState | undefined>;
+  holder[stateKey] ??= {
+    pending: 0,
+    listened: [],
+    autoReady: true,
+    readyCalled: false,
+    ready: undefined,
+    systemd: false,
+    pidFile: undefined,
+    restarting: false,
+    signalBindings: new Set(),
+  };
+  return holder[stateKey];
+}
+
+interface NormalTarget {
+  name: string | undefined;
+  port: number | undefined;
+  host: string | undefined;
+  path: string | undefined;
+}
+
+function invalidTarget(target: unknown): Error {
+  return restartError(
+    RestartErrorCodes.LISTEN_TARGET_INVALID,
+    `listen() takes a port (0–65535), a socket name, or { port, host } / { path } / { name }, got ${JSON.stringify(target) ?? typeof target}.`,
+  );
+}
+
+function normalize(target: ListenTarget): NormalTarget {
+  if (typeof target === 'number') target = { port: target };
+  else if (typeof target === 'string') target = { name: target };
+  if (typeof target !== 'object' || target === null) throw invalidTarget(target);
+  const { name, port, host, path } = target as Record<string, unknown>;
+  const okPort =
+    port === undefined || (Number.isInteger(port) && (port as number) >= 0 && (port as number) <= 65_535);
+  if (
+    !okPort ||
+    (name !== undefined && (typeof name !== 'string' || !isValidFdName(name))) ||
+    (host !== undefined && (typeof host !== 'string' || host === '')) ||
+    (path !== undefined && (typeof path !== 'string' || path === '' || port !== undefined)) ||
+    (name === undefined && port === undefined && path === undefined)
+  ) {
+    throw invalidTarget(target);
+  }
+  return {
+    name: name as string | undefined,
+    port: port as number | undefined,
+    host: host as string | undefined,
+    path: path as string | undefined,
+  };
+}
+
+function findInherited(sockets: InheritedSocket[], t: NormalTarget): InheritedSocket | undefined {
+  const free = sockets.filter((s) => !s.claimed);
+  if (t.name !== undefined) return free.find((s) => s.name === t.name);
+  if (t.path !== undefined) return free.find((s) => s.name === t.path);
+  if (t.port === undefined) return undefined;
+  const port = t.port;
+  return free.find((s) => {
+    const bound = probeTcp(s);
+    return bound !== null && addressMatches(bound, port, t.host);
+  });
+}
+
+function describeTarget(t: NormalTarget): string {
+  if (t.name !== undefined) return `the socket named "${t.name}"`;
+  if (t.path !== undefined) return t.path;
+  return formatAddress({ port: t.port ?? 0, host: t.host });
+}
+
+/** Wires the control channel to this lifecycle once per process: lifeline, adoption, stats. */
+function wireControl(lameduck: Lameduck, client: ControlClient): void {
+  const wired = client as unknown as { lameduckWired?: boolean };
+  if (wired.lameduckWired) return;
+  wired.lameduckWired = true;
+  client.on('lost', () => {
+    // The keeper (or the parent that was upgrading) is gone, however it died: behave as if it had sent
+    // SIGTERM, so that a lifecycle owning signals drains and exits and anything else gets node's default.
+    process.kill(process.pid, 'SIGTERM');
+  });
+  client.on('message', (message) => {
+    if (message.type === 'stats') {
+      client.send({
+        type: 'stats',
+        pid: process.pid,
+        state: lameduck.state,
+        inFlight: lameduck.inFlight,
+        connections: lameduck.connections,
+      });
+    } else if (message.type === 'adopt') {
+      if (message.pidFile !== undefined) writePidFile(message.pidFile);
+      if (message.notify) void systemdNotify(['--ready', `--pid=${process.pid}`]);
+      client.close();
+    }
+  });
+}
+
+/** Writes the PID file atomically (a temporary file renamed over it), so a reader never sees it half-written. */
+export function writePidFile(path: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    fs.writeFileSync(tmp, `${process.pid}\n`);
+    fs.renameSync(tmp, path);
+  } catch {
+    try {
+      fs.unlinkSync(tmp);
+    } catch {}
+  }
+}
+
+function scheduleAutoReady(lameduck: Lameduck, state: HandoverState): void {
+  // A second listen() started right after this one (`await listen(a); await listen(b)`) runs before
+  // the immediate fires, so ready waits for it too.
+  setImmediate(() => {
+    if (state.pending === 0 && state.autoReady && !state.readyCalled) void ready(lameduck);
+  });
+}
+
+function listenOn(server: AnyServer, arg: unknown, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error) => {
+      server.removeListener('listening', onListening);
+      reject(
+        restartError(RestartErrorCodes.LISTEN_FAILED, `Could not listen on ${what}: ${error.message}`, error),
+      );
+    };
+    const onListening = () => {
+      server.removeListener('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    try {
+      (server.listen as (arg: unknown) => void)(arg);
+    } catch (error) {
+      server.removeListener('listening', onListening);
+      server.removeListener('error', onError);
+      reject(
+        restartError(
+          RestartErrorCodes.LISTEN_FAILED,
+          `Could not listen on ${what}: ${(error as Error).message}`,
+          error,
+        ),
+      );
+    }
+  });
+}
+
+/**
+ * Listens on a handed-over socket when one matches `target` (from a keeper, a restarting parent or
+ * systemd), otherwise binds it. Attaches the server to the lifecycle. See {@link Lameduck.listen}.
+ */
+export async function listen(
+  lameduck: Lameduck,
+  server: AnyServer,
+  target: ListenTarget,
+  options: ListenOptions = {},
+): Promise<AddressInfo | string | null> {
+  const t = normalize(target);
+  const state = handoverState(lameduck);
+  if (options.autoReady === false) state.autoReady = false;
+  lameduck.attach(server);
+  const sockets = inheritedSockets();
+  const client = controlClient();
+  if (client) wireControl(lameduck, client);
+  const inherited = findInherited(sockets, t);
+  state.pending++;
+  try {
+    if (inherited) {
+      inherited.claimed = true;
+      const handle = inherited.handle;
+      // A TCP handle opened to read the address is the descriptor's owner: listen on it, not on a second
+      // handle over the same descriptor.
+      const arg = handle && inherited.tcp ? handle : { fd: inherited.fd };
+      await listenOn(server, arg, `inherited descriptor ${inherited.fd} (${inherited.name})`);
+      state.listened.push({ server, name: inherited.name });
+    } else {
+      if (client && sockets.length > 0) {
+        const offered = sockets.map((s) => `${s.name} (fd ${s.fd})`).join(', ');
+        throw restartError(
+          RestartErrorCodes.LISTEN_NOT_INHERITED,
+          `listen() asked for ${describeTarget(t)}, which the ${client.role === 'keeper' ? 'keeper' : 'restarting parent'} did not hand over; it handed over ${offered}.`,
+        );
+      }
+      if (t.port === undefined && t.path === undefined) {
+        throw restartError(
+          RestartErrorCodes.LISTEN_NOT_INHERITED,
+          `listen() asked for ${describeTarget(t)}, but no socket by that name was handed to this process; give a port or path to bind when it runs on its own.`,
+        );
+      }
+      const arg =
+        t.path !== undefined
+          ? { path: t.path, backlog: options.backlog }
+          : { port: t.port, host: t.host, backlog: options.backlog };
+      await listenOn(server, arg, describeTarget(t));
+      const name = t.name ?? (t.path !== undefined && isValidFdName(t.path) ? t.path : 'unknown');
+      state.listened.push({ server, name });
+    }
+  } finally {
+    state.pending--;
+  }
+  scheduleAutoReady(lameduck, state);
+  return server.address();
+}
+
+/**
+ * Reports that start-up is complete: to the keeper or the restarting parent over the control channel,
+ * or (standalone) by writing the PID file and, when asked, telling systemd. Idempotent.
+ * See {@link Lameduck.ready}.
+ */
+export function ready(lameduck: Lameduck, options: ReadyOptions = {}): Promise<void> {
+  const state = handoverState(lameduck);
+  state.readyCalled = true;
+  if (options.systemd) state.systemd = true;
+  if (lameduck.state !== 'ready') return Promise.resolve();
+  state.ready ??= (async () => {
+    inheritedSockets();
+    const client = controlClient();
+    if (client) {
+      wireControl(lameduck, client);
+      // The PID file and systemd's MAINPID follow at adoption, when the parent hands over.
+      if (!client.adopted) {
+        client.ready();
+        return;
+      }
+    }
+    if (state.pidFile !== undefined) writePidFile(state.pidFile);
+    if (state.systemd) await systemdNotify(['--ready', `--pid=${process.pid}`]);
+  })();
+  return state.ready;
+}
