@@ -1,0 +1,21 @@
+// A plain node:http server drained by lameduck. Run it, then press Ctrl+C or `kill -TERM <pid>`:
+//   node --conditions=@lameduck/source --import tsx examples/node-http/server.ts
+import { createLameduck } from '@lameduck/core';
+import { buildServer } from './app.js';
+
+const lameduck = createLameduck({
+  drainDelay: Number(process.env.DRAIN_DELAY ?? 0),
+  timeout: Number(process.env.SHUTDOWN_TIMEOUT ?? 20_000),
+});
+lameduck.onShutdown('flush-metrics', async () => {
+  // Stand-in for real cleanup: flush a cache, close a database pool.
+  await new Promise((resolve) => setTimeout(resolve, 20));
+});
+
+const server = buildServer(lameduck);
+server.listen(Number(process.env.PORT ?? 3000), process.env.HOST ?? '127.0.0.1', () => {
+  const address = server.address();
+  if (address && typeof address === 'object') {
+    process.stdout.write(`listening on http://${address.address}:${address.port} (pid ${process.pid})\n`);
+  }
+});
