@@ -1,1 +1,106 @@
-export {};
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  createLameduck,
+  ErrorCodes,
+  type Lameduck,
+  LameduckError,
+  type LameduckOptions,
+} from '@lameduck/core';
+
+/** Options of {@link graceful}: the core options, or a lifecycle to share, plus health routes. */
+export interface GracefulOptions extends LameduckOptions {
+  /**
+   * Use this lifecycle instead of creating one, to drain several apps or servers together. Core
+   * options cannot be given alongside it: they belong to whoever created it.
+   */
+  lameduck?: Lameduck;
+  /** Answer readiness probes at this path (200 while ready, 503 from the first moment of shutdown). */
+  readinessPath?: string;
+  /** Answer liveness probes at this path (200 until the shutdown is over). */
+  livenessPath?: string;
+}
+
+/** The Koa context as far as lameduck reads it; works with Koa 2 and 3 without their types. */
+export interface KoaContextLike {
+  req: IncomingMessage;
+  res: ServerResponse;
+  path: string;
+  respond?: boolean;
+}
+
+/** The middleware returned by {@link graceful}, with its lifecycle attached. */
+export interface GracefulMiddleware {
+  (ctx: KoaContextLike, next: () => Promise<unknown>): Promise<void>;
+  /** The lifecycle: hooks (`onShutdown`), `shutdown()`, `signalFor(ctx.req)`, health handlers and events. */
+  readonly lameduck: Lameduck;
+}
+
+function checkPath(name: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !value.startsWith('/')) {
+    throw new LameduckError(
+      ErrorCodes.OPTIONS_INVALID,
+      `Option "${name}" must be a path starting with "/", got ${JSON.stringify(value) ?? String(value)}.`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Graceful shutdown for Koa 2 and 3. Put it first, before body parsers and routers: during the drain
+ * it ends the chain for requests lameduck answered itself (503 with `Retry-After`) and sets
+ * `ctx.respond = false` so Koa leaves that answer alone. With nothing else written, SIGTERM and
+ * SIGINT drain the server `app.listen()` created and exit.
+ *
+ * @example
+ * import Koa from 'koa';
+ * import { graceful } from '@lameduck/koa';
+ *
+ * const app = new Koa();
+ * const lifecycle = graceful({ drainDelay: 5000, readinessPath: '/readyz' });
+ * app.use(lifecycle);
+ * app.use((ctx) => { ctx.body = 'hello'; });
+ * lifecycle.lameduck.onShutdown('db', () => pool.end());
+ * app.listen(8080);
+ */
+export function graceful(options: GracefulOptions = {}): GracefulMiddleware {
+  const { lameduck: shared, readinessPath: ready, livenessPath: live, ...core } = options;
+  const readinessPath = checkPath('readinessPath', ready);
+  const livenessPath = checkPath('livenessPath', live);
+  if (shared !== undefined && Object.keys(core).length > 0) {
+    throw new LameduckError(
+      ErrorCodes.OPTIONS_INVALID,
+      `Option "lameduck" cannot be combined with core options (${Object.keys(core).join(', ')}); set them where the shared lifecycle is created.`,
+    );
+  }
+  const lameduck = shared ?? createLameduck(core);
+
+  const middleware = async function lameduckMiddleware(ctx: KoaContextLike, next: () => Promise<unknown>) {
+    // lameduck answered (or must drop) this request: stop the chain and keep Koa from writing.
+    if (lameduck.gate(ctx.req, ctx.res)) {
+      ctx.respond = false;
+      return;
+    }
+    if (ctx.path === readinessPath || ctx.path === livenessPath) {
+      ctx.respond = false;
+      return ctx.path === readinessPath
+        ? lameduck.readiness(ctx.req, ctx.res)
+        : lameduck.liveness(ctx.req, ctx.res);
+    }
+    try {
+      await next();
+    } catch (err) {
+      // Koa's default error handler removes every header before answering, `Connection: close`
+      // included; an error answered during the drain must still close its connection (RFC 9112 §9.6).
+      if (!lameduck.isReady && typeof err === 'object' && err !== null) {
+        const e = err as { headers?: Record<string, string> };
+        e.headers = { ...e.headers, Connection: 'close' };
+      }
+      throw err;
+    }
+  };
+  return Object.defineProperty(middleware, 'lameduck', {
+    value: lameduck,
+    enumerable: true,
+  }) as GracefulMiddleware;
+}

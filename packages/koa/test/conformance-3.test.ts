@@ -1,0 +1,4 @@
+import { runConformance } from '@lameduck/conformance';
+import { koa3Factory } from './factory.js';
+
+runConformance(koa3Factory);
