@@ -120,7 +120,8 @@ const slotKey = Symbol.for('lameduck.control.v1');
  */
 export function controlClient(env: NodeJS.ProcessEnv = process.env): ControlClient | undefined {
   const g = globalThis as unknown as Record<symbol, ControlSlot | undefined>;
-  const slot = (g[slotKey] ??= { client: undefined, opened: false });
+  g[slotKey] ??= { client: undefined, opened: false };
+  const slot = g[slotKey];
   if (slot.opened) return slot.client;
   const fdVar = env[CONTROL_FD_VAR];
   const roleVar = env[CONTROL_ROLE_VAR];
@@ -155,7 +156,8 @@ export function controlClient(env: NodeJS.ProcessEnv = process.env): ControlClie
 /** The parent's end: messages from one child. */
 export interface ChildChannel {
   child: ChildProcess;
-  on(fn: (message: ChildMessage) => void): void;
+  /** Listens to the child's messages; returns the function that stops listening. */
+  on(fn: (message: ChildMessage) => void): () => void;
   send(message: ParentMessage): void;
 }
 
@@ -213,7 +215,13 @@ export function spawnChild(options: SpawnChildOptions): ChildChannel {
   }
   return {
     child,
-    on: (fn) => listeners.push(fn),
+    on: (fn) => {
+      listeners.push(fn);
+      return () => {
+        const i = listeners.indexOf(fn);
+        if (i !== -1) listeners.splice(i, 1);
+      };
+    },
     send: (message) => {
       if (socket) write(socket, message);
     },

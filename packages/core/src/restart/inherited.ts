@@ -27,7 +27,8 @@ const slotKey = Symbol.for('lameduck.inherited.v1');
  */
 export function inheritedSockets(env: NodeJS.ProcessEnv = process.env): InheritedSocket[] {
   const g = globalThis as unknown as Record<symbol, InheritedSlot | undefined>;
-  const slot = (g[slotKey] ??= { sockets: undefined });
+  g[slotKey] ??= { sockets: undefined };
+  const slot = g[slotKey];
   if (slot.sockets === undefined) {
     const fds = parseListenEnv(env, process.pid);
     clearListenEnv(env);

@@ -1,0 +1,85 @@
+import dns from 'node:dns/promises';
+import fs from 'node:fs';
+import net from 'node:net';
+import { getSystemErrorName } from 'node:util';
+import { type Address, formatAddress } from './listen-fds.js';
+
+/** A socket the keeper holds: a raw descriptor it passes on and never accepts on. */
+export interface HeldSocket {
+  fd: number;
+  name: string;
+  /** What `status` shows: the bound address, or `inherited` for a descriptor from systemd. */
+  address: string;
+  /** The handle that owns a socket the keeper bound itself; closing it closes (and unlinks) the socket. */
+  handle: { fd: number; close(): void } | undefined;
+}
+
+type CreateServerHandle = (
+  address: string | null,
+  port: number,
+  addressType: number,
+  fd?: number,
+  flags?: number,
+) => unknown;
+
+/**
+ * Binds an address without listening on it in this process. `net.Server#listen` would start accepting
+ * here, and a connection accepted by the keeper is one no worker can serve; `net._createServerHandle`
+ * (what `node:cluster` uses for shared handles) binds only. The first worker's `listen()` puts the shared
+ * socket into the listening state, and it stays listening for as long as the keeper holds it, so
+ * connections queue in the kernel backlog while workers come and go.
+ */
+export async function bindAddress(address: Address, name: string): Promise<HeldSocket> {
+  const create = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle;
+  if (typeof create !== 'function') {
+    throw new Error(
+      'this version of node has no net._createServerHandle; run under systemd socket activation instead',
+    );
+  }
+  let handle: unknown;
+  let shown: string;
+  if ('path' in address) {
+    handle = create(address.path, -1, -1);
+    if (typeof handle === 'number' && errname(handle) === 'EADDRINUSE' && (await isStale(address.path))) {
+      fs.unlinkSync(address.path);
+      handle = create(address.path, -1, -1);
+    }
+    shown = address.path;
+  } else {
+    let host = address.host;
+    if (host !== undefined && net.isIP(host) === 0) host = (await dns.lookup(host)).address;
+    // No host: every interface, IPv6 with IPv4 mapped (node's own default for listen(port)).
+    handle = host === undefined ? create(null, address.port, 6) : create(host, address.port, net.isIP(host));
+    shown = formatAddress({ port: address.port, host });
+  }
+  if (typeof handle === 'number') {
+    throw new Error(`could not bind ${formatAddress(address)}: ${errname(handle)}`);
+  }
+  const h = handle as { fd: number; close(): void; getsockname?: (out: Record<string, unknown>) => number };
+  if (typeof h.getsockname === 'function') {
+    const out: Record<string, unknown> = {};
+    if (h.getsockname(out) === 0)
+      shown = formatAddress({ port: Number(out.port), host: String(out.address) });
+  }
+  return { fd: h.fd, name, address: shown, handle: h };
+}
+
+function errname(code: number): string {
+  try {
+    return getSystemErrorName(code);
+  } catch {
+    return `error ${code}`;
+  }
+}
+
+/** A unix socket file nobody listens on any more (left by a process that was killed). */
+function isStale(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(path);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+  });
+}
