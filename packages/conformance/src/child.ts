@@ -8,6 +8,7 @@ export interface Child {
   /** Resolves with the rest of the first stdout line that starts with `prefix`; rejects if the child exits first. */
   line(prefix: string): Promise<string>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stdout(): string;
   stderr(): string;
   /** SIGKILL, if still running (cleanup). */
   kill(): void;
@@ -58,6 +59,7 @@ export function spawnApp(factory: ConformanceFactory, options: LameduckOptions =
       });
     },
     exited,
+    stdout: () => out,
     stderr: () => err,
     kill() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');

@@ -1,1 +1,124 @@
-export {};
+import {
+  createLameduck,
+  ErrorCodes,
+  type Lameduck,
+  LameduckError,
+  type LameduckOptions,
+} from '@lameduck/core';
+import type { FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
+
+/** Options of {@link gracefulPlugin}: the core options, or a lifecycle to share, plus health routes. */
+export interface GracefulPluginOptions extends LameduckOptions {
+  /**
+   * Use this lifecycle instead of creating one, to drain several instances or servers together. Core
+   * options cannot be given alongside it: they belong to whoever created it.
+   */
+  lameduck?: Lameduck;
+  /** Answer readiness probes at this path (200 while ready, 503 from the first moment of shutdown). */
+  readinessPath?: string;
+  /** Answer liveness probes at this path (200 until the shutdown is over). */
+  livenessPath?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The lameduck lifecycle of this instance: hooks, `shutdown()`, `signalFor(request.raw)`, events. */
+    lameduck: Lameduck;
+  }
+}
+
+/** Options Fastify itself reads from `register()`; they are not lameduck's. */
+const registerOptions = new Set(['prefix', 'logLevel', 'logSerializers']);
+
+function checkPath(name: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !value.startsWith('/')) {
+    throw new LameduckError(
+      ErrorCodes.OPTIONS_INVALID,
+      `Option "${name}" must be a path starting with "/", got ${JSON.stringify(value) ?? String(value)}.`,
+    );
+  }
+  return value;
+}
+
+/** Resolves once the drain is over: every request answered, every connection closed. */
+function drainDone(lameduck: Lameduck): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (lameduck.state !== 'closing' && lameduck.state !== 'closed') return;
+      lameduck.off('state', check);
+      resolve();
+    };
+    lameduck.on('state', check);
+    check();
+  });
+}
+
+const plugin: FastifyPluginAsync<GracefulPluginOptions> = async (fastify, options) => {
+  const { lameduck: shared, readinessPath: ready, livenessPath: live, ...rest } = options;
+  const core = Object.fromEntries(Object.entries(rest).filter(([key]) => !registerOptions.has(key)));
+  const readinessPath = checkPath('readinessPath', ready);
+  const livenessPath = checkPath('livenessPath', live);
+  if (shared !== undefined && Object.keys(core).length > 0) {
+    throw new LameduckError(
+      ErrorCodes.OPTIONS_INVALID,
+      `Option "lameduck" cannot be combined with core options (${Object.keys(core).join(', ')}); set them where the shared lifecycle is created.`,
+    );
+  }
+  const lameduck = shared ?? createLameduck({ logger: fastify.log, ...core });
+  lameduck.attach(fastify.server);
+  fastify.decorate('lameduck', lameduck);
+
+  fastify.addHook('onRequest', (request, reply, done) => {
+    // lameduck answered (or must drop) this request: a hijacked reply ends Fastify's hook chain.
+    if (lameduck.gate(request.raw, reply.raw)) reply.hijack();
+    done();
+  });
+  for (const [path, handler] of [
+    [readinessPath, lameduck.readiness],
+    [livenessPath, lameduck.liveness],
+  ] as const) {
+    if (path === undefined) continue;
+    fastify.get(path, (request, reply) => {
+      reply.hijack();
+      handler(request.raw, reply.raw);
+    });
+  }
+
+  // fastify.close() starts the drain, and Fastify goes on (its server.close(), the app's later
+  // preClose and all onClose hooks) only once the drain is over. Waiting for the `closing` state rather
+  // than the whole shutdown() matters: the after-drain hook below awaits fastify.close() itself.
+  fastify.addHook('preClose', async () => {
+    void lameduck.shutdown('fastify.close');
+    await drainDone(lameduck);
+  });
+  // A drain started elsewhere (a signal, shutdown()) ends in fastify.close(), so the app's own close
+  // hooks run once, after in-flight requests, and before the process exits.
+  for (let i = 1; ; i++) {
+    try {
+      lameduck.onShutdown(i === 1 ? 'fastify.close' : `fastify.close#${i}`, () => fastify.close());
+      break;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== ErrorCodes.HOOK_DUPLICATE) throw err;
+    }
+  }
+};
+
+/**
+ * Graceful shutdown for Fastify 5, made with `fastify-plugin` so it covers the whole instance. Register
+ * it first. It decorates `fastify.lameduck`, drains `fastify.server` on SIGTERM/SIGINT (then runs
+ * `fastify.close()`, so `preClose`/`onClose` hooks run after in-flight requests finished), and makes
+ * `fastify.close()` drain too. Logs through the Fastify logger unless `logger` is given.
+ *
+ * @example
+ * import Fastify from 'fastify';
+ * import { gracefulPlugin } from '@lameduck/fastify';
+ *
+ * const fastify = Fastify({ logger: true, return503OnClosing: false });
+ * await fastify.register(gracefulPlugin, { drainDelay: 5000, readinessPath: '/readyz' });
+ * fastify.get('/', async () => 'hello');
+ * fastify.addHook('onClose', () => pool.end());
+ * await fastify.listen({ port: 8080, host: '0.0.0.0' });
+ */
+export const gracefulPlugin = fp(plugin, { name: '@lameduck/fastify', fastify: '5.x' });

@@ -1,0 +1,4 @@
+import { runConformance } from '@lameduck/conformance';
+import { fastifyFactory } from './factory.js';
+
+runConformance(fastifyFactory);

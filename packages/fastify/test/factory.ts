@@ -1,0 +1,31 @@
+import type { Server } from 'node:http';
+import { type ConformanceFactory, closeServer, urlOf } from '@lameduck/conformance';
+import Fastify, { type FastifyHttpOptions } from 'fastify';
+import { gracefulPlugin } from '../src/index.js';
+
+/** Fastify with its defaults (`return503OnClosing` and `forceCloseConnections` left alone). */
+export const fastifyFactory: ConformanceFactory = {
+  name: 'fastify 5',
+  module: { url: import.meta.url, exportName: 'fastifyFactory' },
+  async start({ mode, options, handlers, tls }) {
+    // Typed as the plain http flavour: the https one differs only in its server type.
+    const fastify = Fastify((tls ? { https: tls } : {}) as FastifyHttpOptions<Server>);
+    await fastify.register(gracefulPlugin, { ...options, readinessPath: '/readyz', livenessPath: '/livez' });
+    fastify.get('/fast', async () => handlers.fast());
+    fastify.get('/slow', async (request) => handlers.slow(fastify.lameduck.signalFor(request.raw)));
+    fastify.get('/stream', async (_request, reply) => reply.type('text/plain').send(handlers.stream()));
+    // Lets the child-process tests see the app's own close hook run before the exit.
+    if (mode === 'process') fastify.addHook('onClose', async () => void process.stdout.write('onClose\n'));
+    await fastify.listen({ port: 0, host: '127.0.0.1' });
+    return {
+      url: await urlOf(fastify.server, tls !== undefined),
+      lameduck: fastify.lameduck,
+      nativeClose: () => fastify.close(),
+      async close() {
+        await closeServer(fastify.server);
+        await fastify.close();
+        fastify.lameduck.dispose();
+      },
+    };
+  },
+};

@@ -1,0 +1,205 @@
+import { once } from 'node:events';
+import { closeServer, RawConnection, spawnApp, urlOf } from '@lameduck/conformance';
+import { createLameduck, type Lameduck, type LameduckOptions } from '@lameduck/core';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { gracefulPlugin } from '../src/index.js';
+import { fastifyFactory } from './factory.js';
+
+const quiet: LameduckOptions = { signals: false, exit: false, logger: false };
+
+describe('@lameduck/fastify', () => {
+  const cleanups: (() => unknown)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  /** A Fastify app whose close hooks and slow route record the order of events. */
+  async function start(serverOptions: FastifyServerOptions = {}, options: LameduckOptions = {}) {
+    const order: string[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let enter!: () => void;
+    const entered = new Promise<void>((resolve) => {
+      enter = resolve;
+    });
+    const fastify = Fastify(serverOptions);
+    await fastify.register(gracefulPlugin, { ...quiet, ...options });
+    fastify.addHook('preClose', async () => void order.push('preClose'));
+    fastify.addHook('onClose', async () => void order.push('onClose'));
+    fastify.get('/slow', async () => {
+      enter();
+      await released;
+      order.push('handler done');
+      return 'slow';
+    });
+    fastify.get('/fast', async () => 'fast');
+    await fastify.listen({ port: 0, host: '127.0.0.1' });
+    cleanups.push(async () => {
+      release();
+      await closeServer(fastify.server);
+      await fastify.close();
+      fastify.lameduck.dispose();
+    });
+    const url = await urlOf(fastify.server);
+    const connect = async () => {
+      const conn = await RawConnection.open(url);
+      cleanups.push(() => conn.destroy());
+      return conn;
+    };
+    return { fastify, order, release, entered, connect };
+  }
+
+  it('registers as @lameduck/fastify and decorates the instance with its lifecycle', async () => {
+    const fastify = Fastify();
+    await fastify.register(gracefulPlugin, quiet);
+    const lameduck: Lameduck = fastify.lameduck;
+    expect(fastify.hasPlugin('@lameduck/fastify')).toBe(true);
+    expect(lameduck.state).toBe('ready');
+    await fastify.close();
+    // fastify.close() resolves once Fastify closed; the lifecycle's own after-drain hooks may still run.
+    expect(lameduck.state).not.toBe('ready');
+    expect((await lameduck.shutdown()).reason).toBe('fastify.close');
+    expect(lameduck.state).toBe('closed');
+  });
+
+  it('ends a drain started elsewhere in fastify.close(): close hooks run once, after in-flight work, before the report', async () => {
+    const { fastify, order, release, entered, connect } = await start();
+    const conn = await connect();
+    conn.get('/slow');
+    await entered;
+    const drained = once(fastify.lameduck, 'drain');
+    const report = fastify.lameduck.shutdown('test').then((r) => {
+      order.push('report');
+      return r;
+    });
+    await drained;
+    expect(order).toEqual([]);
+    release();
+    expect((await conn.response()).headers.connection).toBe('close');
+    const r = await report;
+    expect(order).toEqual(['handler done', 'preClose', 'onClose', 'report']);
+    expect(r.hooks.map((h) => [h.name, h.outcome])).toEqual([['fastify.close', 'ok']]);
+    await fastify.close();
+    expect(order.filter((o) => o === 'onClose')).toHaveLength(1);
+  });
+
+  it('drains on fastify.close() before its own preClose and onClose hooks, running each once', async () => {
+    const { fastify, order, release, entered, connect } = await start();
+    const conn = await connect();
+    conn.get('/slow');
+    await entered;
+    const drained = once(fastify.lameduck, 'drain');
+    const closed = fastify.close().then(() => order.push('closed'));
+    await drained;
+    expect(order).toEqual([]);
+    release();
+    expect((await conn.response()).headers.connection).toBe('close');
+    await closed;
+    const r = await fastify.lameduck.shutdown();
+    expect(r.reason).toBe('fastify.close');
+    expect(order).toEqual(['handler done', 'preClose', 'onClose', 'closed']);
+  });
+
+  it('keeps forceCloseConnections: true from cutting in-flight requests: Fastify reaches it after the drain', async () => {
+    const { fastify, release, entered, connect } = await start({ forceCloseConnections: true });
+    const conn = await connect();
+    conn.get('/slow');
+    await entered;
+    const drained = once(fastify.lameduck, 'drain');
+    const closed = fastify.close();
+    await drained;
+    release();
+    expect(await conn.response()).toMatchObject({ status: 200, body: 'slow' });
+    await closed;
+    expect((await fastify.lameduck.shutdown()).requests.completed).toBe(1);
+  });
+
+  describe('late requests after fastify.close()', () => {
+    it("get Fastify's own 503 (no Retry-After) with return503OnClosing left on", async () => {
+      const { fastify, connect } = await start({}, { idleGrace: 10_000 });
+      const conn = await connect();
+      conn.get('/fast');
+      await conn.response();
+      const drained = once(fastify.lameduck, 'drain');
+      const closed = fastify.close();
+      await drained;
+      conn.get('/fast');
+      const res = await conn.response();
+      expect(res.status).toBe(503);
+      expect(res.headers.connection).toBe('close');
+      expect(res.headers['retry-after']).toBeUndefined();
+      await closed;
+    });
+
+    it("get lameduck's 503 with Retry-After with return503OnClosing: false", async () => {
+      const { fastify, connect } = await start({ return503OnClosing: false }, { idleGrace: 10_000 });
+      const conn = await connect();
+      conn.get('/fast');
+      await conn.response();
+      const drained = once(fastify.lameduck, 'drain');
+      const closed = fastify.close();
+      await drained;
+      conn.get('/fast');
+      const res = await conn.response();
+      expect(res.status).toBe(503);
+      expect(res.headers).toMatchObject({ connection: 'close', 'retry-after': '1' });
+      await closed;
+    });
+  });
+
+  it('shares one lifecycle across two instances', async () => {
+    const lameduck = createLameduck(quiet);
+    cleanups.push(() => lameduck.dispose());
+    const instances: FastifyInstance[] = [];
+    for (let i = 0; i < 2; i++) {
+      const fastify = Fastify();
+      await fastify.register(gracefulPlugin, { lameduck });
+      await fastify.listen({ port: 0, host: '127.0.0.1' });
+      instances.push(fastify);
+    }
+    expect(instances[1]?.lameduck).toBe(lameduck);
+    const r = await lameduck.shutdown();
+    expect(r.servers).toBe(2);
+    expect(r.hooks.map((h) => h.name)).toEqual(['fastify.close', 'fastify.close#2']);
+    for (const fastify of instances) expect(fastify.server.listening).toBe(false);
+  });
+
+  it('logs through the Fastify logger by default', async () => {
+    const lines: { msg?: string }[] = [];
+    const stream = { write: (line: string) => void lines.push(JSON.parse(line)) };
+    const fastify = Fastify({ logger: { level: 'info', stream } });
+    await fastify.register(gracefulPlugin, { signals: false, exit: false });
+    await fastify.close();
+    await fastify.lameduck.shutdown();
+    expect(lines.map((l) => l.msg)).toContain('shutdown complete');
+  });
+
+  it('rejects bad options at registration', async () => {
+    const fastify = Fastify();
+    await expect(
+      fastify.register(gracefulPlugin, { ...quiet, readinessPath: 'ready' }),
+    ).rejects.toMatchObject({
+      code: 'LAMEDUCK_ERR_OPTIONS_INVALID',
+    });
+  });
+
+  it('runs the app onClose hook before the process exits on SIGTERM', async () => {
+    const child = spawnApp(fastifyFactory);
+    cleanups.push(() => child.kill());
+    const port = await child.line('listening ');
+    const conn = await RawConnection.open(`http://127.0.0.1:${port}`);
+    cleanups.push(() => conn.destroy());
+    conn.get('/slow');
+    await child.line('slow started');
+    child.process.kill('SIGTERM');
+    await child.line('state draining');
+    child.process.stdin.write('release\n');
+    expect((await conn.response()).status).toBe(200);
+    expect(await child.exited).toEqual({ code: 0, signal: null });
+    const out = child.stdout();
+    expect(out.indexOf('onClose')).toBeGreaterThan(out.indexOf('state closing'));
+  });
+});
