@@ -256,6 +256,39 @@ describe('discovery and independence', () => {
     expect(process.listenerCount('SIGINT')).toBe(before);
   });
 
+  it('installs no signal listener with signals: false', () => {
+    const before = ['SIGTERM', 'SIGINT', 'SIGHUP'].map((s) => process.listenerCount(s));
+    lifecycle({ signals: false });
+    expect(['SIGTERM', 'SIGINT', 'SIGHUP'].map((s) => process.listenerCount(s))).toEqual(before);
+  });
+
+  it('gates requests of a server it does not track once the listeners closed', async () => {
+    const lameduck = lifecycle({ discover: false });
+    const tracked = http.createServer();
+    lameduck.attach(tracked);
+    await listen(tracked);
+    let ran = false;
+    const untracked = http.createServer(
+      lameduck.handle((_req, res) => {
+        ran = true;
+        res.end('ran');
+      }),
+    );
+    const port = await listen(untracked);
+    cleanup.push(() => {
+      untracked.closeAllConnections();
+      untracked.close();
+    });
+    await lameduck.shutdown();
+    const conn = await RawConnection.open(port);
+    cleanup.push(() => conn.destroy());
+    conn.get('/');
+    const res = await conn.response();
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBe('1');
+    expect(ran).toBe(false);
+  });
+
   it('answers health probes through handle()', async () => {
     const lameduck = lifecycle({ drainDelay: 60_000, timeout: 120_000 });
     const server = http.createServer(

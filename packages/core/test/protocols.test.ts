@@ -165,6 +165,46 @@ describe('HTTP/2', () => {
     });
   }
 
+  it('drains HTTP/1 clients of an HTTP/2 server with allowHTTP1 like HTTPS', async () => {
+    const lameduck = lifecycle({ idleGrace: 60_000 });
+    const release = deferred();
+    const arrived = deferred();
+    const server = http2.createSecureServer({ ...tlsFixture, allowHTTP1: true }, (req, res) => {
+      if (req.url === '/slow') {
+        arrived.resolve();
+        void release.promise.then(() => res.end(`h1 done ${req.httpVersion}`));
+      } else res.end('fast');
+    });
+    lameduck.attach(server);
+    const port = await listen(server);
+    cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
+    const agent = new https.Agent({ keepAlive: true, ca: tlsFixture.cert, maxSockets: 1 });
+    cleanup.push(() => agent.destroy());
+    const get = (path: string) =>
+      new Promise<{ status?: number; body: string; connection?: string }>((resolve, reject) => {
+        https
+          .get({ host: '127.0.0.1', port, path, agent, servername: 'localhost' }, (res) => {
+            let body = '';
+            res.on('data', (d) => {
+              body += d;
+            });
+            res.on('end', () =>
+              resolve({ status: res.statusCode, body, connection: res.headers.connection }),
+            );
+          })
+          .on('error', reject);
+      });
+    const pending = get('/slow');
+    await arrived.promise;
+    expect(lameduck.inFlight).toBe(1);
+    const report = lameduck.shutdown();
+    release.resolve();
+    expect(await pending).toEqual({ status: 200, body: 'h1 done 1.1', connection: 'close' });
+    const final = await report;
+    expect(final.requests.completed).toBe(1);
+    expect(final.sockets).toMatchObject({ closedAfterResponse: 1, forced: 0 });
+  });
+
   it('destroys HTTP/2 sessions at the deadline and aborts their streams', async () => {
     const lameduck = lifecycle({ timeout: 100 });
     const signals: AbortSignal[] = [];

@@ -1,0 +1,236 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const coreDir = path.resolve(here, '../..');
+export const appPath = path.join(here, 'fixtures/app.ts');
+export const binPath = path.join(coreDir, 'src/bin/lameduck.ts');
+/** How every process of the suite runs TypeScript sources. */
+export const nodeArgs = ['--conditions=@lameduck/source', '--import', 'tsx'];
+export const appCommand = [process.execPath, ...nodeArgs, appPath];
+
+export type Line = Record<string, unknown>;
+
+/** A child process whose stderr JSON lines can be awaited. Always started in its own process group. */
+export class Proc {
+  readonly child: ChildProcess;
+  readonly lines: Line[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  #waiters: { match: (l: Line) => boolean; resolve: (l: Line) => void }[] = [];
+  output = '';
+
+  constructor(
+    file: string,
+    args: readonly string[],
+    env: NodeJS.ProcessEnv,
+    stdio: (number | 'pipe' | 'ignore')[] = [],
+  ) {
+    this.child = spawn(file, args, {
+      env,
+      cwd: coreDir,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe', ...stdio],
+    });
+    running.add(this);
+    let buffer = '';
+    this.child.stderr?.setEncoding('utf8');
+    this.child.stderr?.on('data', (chunk: string) => {
+      this.output += chunk;
+      buffer += chunk;
+      let nl = buffer.indexOf('\n');
+      while (nl !== -1) {
+        const text = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + 1);
+        nl = buffer.indexOf('\n');
+        let line: Line;
+        try {
+          line = JSON.parse(text) as Line;
+        } catch {
+          continue;
+        }
+        this.lines.push(line);
+        for (const w of [...this.#waiters]) {
+          if (w.match(line)) {
+            this.#waiters.splice(this.#waiters.indexOf(w), 1);
+            w.resolve(line);
+          }
+        }
+      }
+    });
+    this.child.stdout?.setEncoding('utf8');
+    this.child.stdout?.on('data', (chunk: string) => {
+      this.output += chunk;
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.on('exit', (code, signal) => {
+        running.delete(this);
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  /** Resolves with the first line (from `from` on) that matches; rejects after `ms` with the output so far. */
+  waitFor(match: (l: Line) => boolean, ms = 20_000, from = 0): Promise<Line> {
+    const seen = this.lines.slice(from).find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w.resolve !== done);
+        reject(new Error(`timed out waiting for a line; output:\n${this.output.slice(-4000)}`));
+      }, ms);
+      const done = (l: Line) => {
+        clearTimeout(timer);
+        resolve(l);
+      };
+      this.#waiters.push({ match, resolve: done });
+    });
+  }
+
+  msg(text: string, extra: (l: Line) => boolean = () => true, ms?: number, from = 0): Promise<Line> {
+    return this.waitFor((l) => l.msg === text && extra(l), ms, from);
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    try {
+      process.kill(this.pid, signal);
+    } catch {}
+  }
+}
+
+const running = new Set<Proc>();
+
+/** Kills every process group the suite started and is still running (afterEach / afterAll). */
+export async function killAll(): Promise<void> {
+  const all = [...running];
+  for (const p of all) {
+    try {
+      process.kill(-p.pid, 'SIGKILL');
+    } catch {}
+  }
+  await Promise.all(all.map((p) => p.exited));
+}
+
+/** Kills process groups of workers whose PIDs a test saw (they run in groups of their own). */
+export function killPids(pids: Iterable<number>): void {
+  for (const pid of pids) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {}
+  }
+}
+
+export function tmpDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'lameduck-restart-'));
+}
+
+export function writeConfig(file: string, config: object): void {
+  fs.writeFileSync(file, JSON.stringify(config));
+}
+
+export function startKeeper(
+  args: readonly string[],
+  configFile: string,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Proc {
+  return new Proc(process.execPath, [...nodeArgs, binPath, 'run', ...args, '--', ...appCommand], {
+    ...process.env,
+    APP_CONFIG: configFile,
+    ...extraEnv,
+  });
+}
+
+/** Runs `lameduck <args>` to completion. */
+export function cli(
+  args: readonly string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...nodeArgs, binPath, ...args], { cwd: coreDir });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c;
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c;
+    });
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export function get(
+  port: number,
+  agent?: http.Agent,
+): Promise<{ status: number; body: string; pid: number }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: agent ?? false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        body += c;
+      });
+      res.on('end', () => {
+        if (!res.complete) reject(new Error('truncated body'));
+        else resolve({ status: res.statusCode ?? 0, body, pid: Number(res.headers['x-pid']) });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+}
+
+export interface LoadStats {
+  ok: number;
+  failed: number;
+  errors: Record<string, number>;
+  bodies: Record<string, number>;
+  pids: Set<number>;
+}
+
+/**
+ * Continuous keep-alive load: `concurrency` loops, each sending its next request as soon as the last
+ * one is answered, over a keep-alive agent. A failure is any error (reset, refusal), a status other
+ * than 200, or a body that is incomplete or not one of `bodies`.
+ */
+export function load(port: number, bodies: readonly string[], concurrency = 6) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const stats: LoadStats = { ok: 0, failed: 0, errors: {}, bodies: {}, pids: new Set() };
+  let running = true;
+  const fail = (why: string) => {
+    stats.failed++;
+    stats.errors[why] = (stats.errors[why] ?? 0) + 1;
+  };
+  const loop = async () => {
+    while (running) {
+      try {
+        const r = await get(port, agent);
+        if (r.status !== 200) fail(`status ${r.status}`);
+        else if (!bodies.includes(r.body)) fail(`body ${JSON.stringify(r.body)}`);
+        else {
+          stats.ok++;
+          stats.bodies[r.body] = (stats.bodies[r.body] ?? 0) + 1;
+          stats.pids.add(r.pid);
+        }
+      } catch (error) {
+        fail((error as NodeJS.ErrnoException).code ?? (error as Error).message);
+      }
+    }
+  };
+  const loops = Array.from({ length: concurrency }, loop);
+  return {
+    stats,
+    async stop(): Promise<LoadStats> {
+      running = false;
+      await Promise.all(loops);
+      agent.destroy();
+      return stats;
+    },
+  };
+}

@@ -1,0 +1,168 @@
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cli, get, killAll, killPids, load, type Proc, startKeeper, tmpDir, writeConfig } from './helpers.js';
+
+const seenPids = new Set<number>();
+afterEach(async () => {
+  await killAll();
+  killPids(seenPids);
+  seenPids.clear();
+});
+
+interface Started {
+  keeper: Proc;
+  port: number;
+  control: string;
+  config: string;
+}
+
+async function start(
+  config: object,
+  extra: readonly string[] = [],
+  listen = 'http=127.0.0.1:0',
+): Promise<Started> {
+  const dir = tmpDir();
+  const configFile = path.join(dir, 'app.json');
+  const control = path.join(dir, 'control.sock');
+  writeConfig(configFile, { name: 'http', ...config });
+  const keeper = startKeeper(
+    ['--listen', listen, '--control', control, '--settle', '200ms', '--drain-timeout', '5s', ...extra],
+    configFile,
+  );
+  const held = await keeper.msg('socket held');
+  await keeper.msg('generation serving');
+  const port = Number(/:(\d+)$/.exec(String(held.address))?.[1]);
+  for (const l of keeper.lines) if (typeof l.pid === 'number') seenPids.add(l.pid);
+  return { keeper, port, control, config: configFile };
+}
+
+function reloadsDone(keeper: Proc): number {
+  return keeper.lines.filter((l) => l.msg === 'reload done').length;
+}
+
+describe('lameduck run (the keeper)', () => {
+  it('reloads 20 times under keep-alive load without a failed request; the new code answers after', async () => {
+    const { keeper, port, control, config } = await start({ message: 'hello' });
+    expect((await get(port)).body).toBe('hello\n');
+    const traffic = load(port, ['hello\n', 'hello world\n']);
+    for (let i = 1; i <= 20; i++) {
+      if (i === 20) writeConfig(config, { name: 'http', message: 'hello world' });
+      const r = await cli(['reload', '--control', control]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    // The last old generation finishes draining while the load goes on.
+    await keeper.msg('generation drained', (l) => l.gen === 20);
+    const stats = await traffic.stop();
+    expect(stats.errors).toEqual({});
+    expect(stats.failed).toBe(0);
+    expect(stats.ok).toBeGreaterThan(200);
+    expect(reloadsDone(keeper)).toBe(20);
+    expect((await get(port)).body).toBe('hello world\n');
+    // One keeper PID throughout; every line was written by it.
+    expect(new Set(keeper.lines.map((l) => l.keeper))).toEqual(new Set([keeper.pid]));
+    keeper.signal('SIGTERM');
+    expect((await keeper.exited).code).toBe(0);
+    console.info(
+      `keeper reloads: ${stats.ok} requests, ${stats.failed} failed, ${stats.pids.size} worker pids`,
+    );
+  }, 120_000);
+
+  for (const [mode, reason] of [
+    ['throw', /exited with code 1 before ready/],
+    ['never-ready', /not ready within 1500 ms/],
+    ['exit-after-ready', /exited with code 3 \d+ ms after ready/],
+  ] as const) {
+    it(`rolls back when the new code ${mode === 'throw' ? 'throws at start-up' : mode === 'never-ready' ? 'never reports ready' : 'exits right after ready'}`, async () => {
+      const { keeper, port, control, config } = await start({ message: 'hello' }, [
+        '--ready-timeout',
+        '1.5s',
+      ]);
+      writeConfig(config, { name: 'http', message: 'broken', mode });
+      const r = await cli(['reload', '--control', control]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(reason);
+      const rolled = await keeper.msg('reload rolled back');
+      expect(rolled.serving).toBe(1);
+      expect((await get(port)).body).toBe('hello\n');
+      // The failed generation is stopped, and the old one still serves afterwards.
+      await keeper.msg('failed generation stopped');
+      expect((await get(port)).body).toBe('hello\n');
+      const status = JSON.parse((await cli(['status', '--control', control, '--json'])).stdout);
+      expect(status.keeper.reloads).toEqual({ done: 0, rolledBack: 1 });
+      expect(status.generations.map((g: { id: number }) => g.id)).toEqual([1]);
+      keeper.signal('SIGTERM');
+      expect((await keeper.exited).code).toBe(0);
+    });
+  }
+
+  it('coalesces reloads requested during a reload into one', async () => {
+    const { keeper, control } = await start({ message: 'hello' });
+    const results = await Promise.all([1, 2, 3, 4].map(() => cli(['reload', '--control', control])));
+    expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0]);
+    // The first runs alone; the three that arrived during it share the next one.
+    expect(reloadsDone(keeper)).toBe(2);
+    keeper.signal('SIGTERM');
+    expect((await keeper.exited).code).toBe(0);
+  });
+
+  it('replaces a crashed worker without refusing a connection', async () => {
+    const { keeper, port } = await start({ message: 'hello' });
+    const traffic = load(port, ['hello\n']);
+    const first = (await get(port)).pid;
+    await new Promise((r) => setTimeout(r, 100));
+    process.kill(first, 'SIGKILL');
+    const started = await keeper.msg('worker started', (l) => l.gen === 1 && l.pid !== first);
+    seenPids.add(Number(started.pid));
+    await keeper.msg('worker ready', (l) => l.pid === started.pid);
+    const after = await get(port);
+    expect(after.pid).toBe(started.pid);
+    const stats = await traffic.stop();
+    // Requests in flight on the killed worker die with it (SIGKILL); no connection is refused.
+    expect(stats.errors.ECONNREFUSED ?? 0).toBe(0);
+    expect(stats.ok).toBeGreaterThan(0);
+    keeper.signal('SIGTERM');
+    expect((await keeper.exited).code).toBe(0);
+  });
+
+  it('serves from both workers with --workers 2, and status shows them', async () => {
+    const { keeper, port, control } = await start({ message: 'hello' }, ['--workers', '2']);
+    const traffic = load(port, ['hello\n'], 8);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const stats = await traffic.stop();
+    expect(stats.failed).toBe(0);
+    expect(stats.pids.size).toBe(2);
+    const status = await cli(['status', '--control', control]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/worker 0 {2}pid \d+ {2}ready/);
+    expect(status.stdout).toMatch(/worker 1 {2}pid \d+ {2}ready/);
+    keeper.signal('SIGINT');
+    expect((await keeper.exited).code).toBe(0);
+  });
+
+  it('exit codes: usage 2, unbindable 3, first generation never ready 4, second signal 128+N', async () => {
+    expect((await cli(['run', '--workers', 'many', '--', 'node'])).code).toBe(2);
+    expect((await cli(['run', '--listen', '127.0.0.1:0'])).code).toBe(2);
+    expect((await cli(['frobnicate'])).code).toBe(2);
+    expect((await cli(['reload', '--control', path.join(tmpDir(), 'none.sock')])).code).toBe(3);
+
+    const { keeper, port } = await start({ message: 'hello' });
+    const busy = startKeeper(
+      ['--listen', `127.0.0.1:${port}`, '--control', path.join(tmpDir(), 'c.sock')],
+      'x',
+    );
+    expect((await busy.exited).code).toBe(3);
+
+    const dir = tmpDir();
+    writeConfig(path.join(dir, 'bad.json'), { name: 'http', message: 'x', mode: 'throw' });
+    const never = startKeeper(
+      ['--listen', 'http=127.0.0.1:0', '--control', path.join(dir, 'c.sock')],
+      path.join(dir, 'bad.json'),
+    );
+    expect((await never.exited).code).toBe(4);
+
+    // A drain that hangs: the second signal kills it.
+    keeper.signal('SIGTERM');
+    keeper.signal('SIGTERM');
+    expect((await keeper.exited).code).toBe(143);
+  });
+});
