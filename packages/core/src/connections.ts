@@ -227,22 +227,24 @@ export class ConnectionTracker {
     this.#inFlight++;
     res.once('close', () => this.#finishRequest(record));
     if (this.#mode !== 'serving') this.#markClose(conn);
-    if (record.late && this.#opts.lateRequests === 'reject' && !record.doomed) {
-      // Answer before any handler runs, so zero-config users get the 503 without calling gate().
-      // Adapters still call gate() so the rest of their chain does not run.
-      this.#reject(record);
-    }
   }
 
   /**
    * True when lameduck has answered (or must drop) this request and the handler must not run.
-   * Adapters call it first thing; it is cheap while the server is serving.
+   * The 503 is sent here and not when the request is first seen: only a caller that stops its handler
+   * may answer 503, which tells the client the request was not processed. Without a gate (zero-config)
+   * a late request is served, with `Connection: close`.
    */
   gate(req: IncomingMessage): boolean {
     if (this.#mode === 'serving') return false;
     const record = this.#requests.get(req);
     if (record === undefined || !('req' in record)) return false;
-    return record.doomed || record.rejected;
+    if (record.doomed || record.rejected) return true;
+    if (record.late && this.#opts.lateRequests === 'reject') {
+      this.#reject(record);
+      return true;
+    }
+    return false;
   }
 
   onUpgrade(req: IncomingMessage, socket: Duplex): void {

@@ -203,6 +203,37 @@ describe('discovery and independence', () => {
     expect(await silent.outcome()).toBe('fin');
   });
 
+  it('serves late requests with Connection: close on a server without the gate, never 503 behind the handler', async () => {
+    const lameduck = lifecycle({ idleGrace: 60_000 });
+    let ran = 0;
+    const server = http.createServer((_req, res) => {
+      ran++;
+      res.write('written by the handler');
+      res.end();
+    });
+    server.keepAliveTimeout = 60_000;
+    const port = await listen(server);
+    cleanup.push(() => {
+      server.closeAllConnections();
+      server.close();
+    });
+    const conn = await RawConnection.open(port);
+    cleanup.push(() => conn.destroy());
+    conn.get('/');
+    await conn.response();
+    const report = lameduck.shutdown();
+    await once(lameduck, 'drain');
+    conn.get('/late');
+    const late = await conn.response();
+    expect([late.status, late.body, late.headers.connection]).toEqual([
+      200,
+      'written by the handler',
+      'close',
+    ]);
+    expect(ran).toBe(2);
+    expect((await report).requests).toMatchObject({ completed: 1, rejected: 0 });
+  });
+
   it('stops discovering once attach() is called', async () => {
     const lameduck = lifecycle();
     const mine = http.createServer();
