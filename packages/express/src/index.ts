@@ -7,7 +7,13 @@ import {
   type LameduckOptions,
 } from '@lameduck/core';
 
-/** Options of {@link graceful}: the core options, or a lifecycle to share, plus health routes. */
+/**
+ * Options of {@link graceful}: the core options, or a lifecycle to share, plus health routes.
+ *
+ * @example
+ * const options: GracefulOptions = { drainDelay: 5000, readinessPath: '/readyz', livenessPath: '/livez' };
+ * app.use(graceful(options));
+ */
 export interface GracefulOptions extends LameduckOptions {
   /**
    * Use this lifecycle instead of creating one, to drain several apps or servers together. Core
@@ -23,7 +29,14 @@ export interface GracefulOptions extends LameduckOptions {
 /** The Express request as far as lameduck reads it; works with Express 4 and 5 without their types. */
 type Request = IncomingMessage & { path?: string };
 
-/** The middleware returned by {@link graceful}, with its lifecycle attached. */
+/**
+ * The middleware returned by {@link graceful}, with its lifecycle attached.
+ *
+ * @example
+ * const lifecycle: GracefulMiddleware = graceful();
+ * app.use(lifecycle);
+ * lifecycle.lameduck.on('report', (report) => logger.info(report, 'shutdown report'));
+ */
 export interface GracefulMiddleware {
   (req: Request, res: ServerResponse, next: (err?: unknown) => void): void;
   /** The lifecycle: hooks (`onShutdown`), `shutdown()`, `signalFor(req)`, health handlers and events. */

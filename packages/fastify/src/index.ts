@@ -8,7 +8,13 @@ import {
 import type { FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 
-/** Options of {@link gracefulPlugin}: the core options, or a lifecycle to share, plus health routes. */
+/**
+ * Options of {@link gracefulPlugin}: the core options, or a lifecycle to share, plus health routes.
+ *
+ * @example
+ * const options: GracefulPluginOptions = { drainDelay: 5000, readinessPath: '/readyz' };
+ * await fastify.register(gracefulPlugin, options);
+ */
 export interface GracefulPluginOptions extends LameduckOptions {
   /**
    * Use this lifecycle instead of creating one, to drain several instances or servers together. Core
@@ -23,7 +29,12 @@ export interface GracefulPluginOptions extends LameduckOptions {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** The lameduck lifecycle of this instance: hooks, `shutdown()`, `signalFor(request.raw)`, events. */
+    /**
+     * The lameduck lifecycle of this instance: hooks, `shutdown()`, `signalFor(request.raw)`, events.
+     *
+     * @example
+     * fastify.get('/report', async (request) => buildReport({ signal: fastify.lameduck.signalFor(request.raw) }));
+     */
     lameduck: Lameduck;
   }
 }

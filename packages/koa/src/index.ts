@@ -7,7 +7,13 @@ import {
   type LameduckOptions,
 } from '@lameduck/core';
 
-/** Options of {@link graceful}: the core options, or a lifecycle to share, plus health routes. */
+/**
+ * Options of {@link graceful}: the core options, or a lifecycle to share, plus health routes.
+ *
+ * @example
+ * const options: GracefulOptions = { drainDelay: 5000, readinessPath: '/readyz', livenessPath: '/livez' };
+ * app.use(graceful(options));
+ */
 export interface GracefulOptions extends LameduckOptions {
   /**
    * Use this lifecycle instead of creating one, to drain several apps or servers together. Core
@@ -20,7 +26,16 @@ export interface GracefulOptions extends LameduckOptions {
   livenessPath?: string;
 }
 
-/** The Koa context as far as lameduck reads it; works with Koa 2 and 3 without their types. */
+/**
+ * The Koa context as far as lameduck reads it; works with Koa 2 and 3 without their types. Koa's own
+ * `Context` satisfies it.
+ *
+ * @example
+ * app.use(async (ctx, next) => {
+ *   const like: KoaContextLike = ctx; // Koa's context is assignable
+ *   await next();
+ * });
+ */
 export interface KoaContextLike {
   req: IncomingMessage;
   res: ServerResponse;
@@ -28,7 +43,14 @@ export interface KoaContextLike {
   respond?: boolean;
 }
 
-/** The middleware returned by {@link graceful}, with its lifecycle attached. */
+/**
+ * The middleware returned by {@link graceful}, with its lifecycle attached.
+ *
+ * @example
+ * const lifecycle: GracefulMiddleware = graceful();
+ * app.use(lifecycle);
+ * lifecycle.lameduck.on('report', (report) => logger.info(report, 'shutdown report'));
+ */
 export interface GracefulMiddleware {
   (ctx: KoaContextLike, next: () => Promise<unknown>): Promise<void>;
   /** The lifecycle: hooks (`onShutdown`), `shutdown()`, `signalFor(ctx.req)`, health handlers and events. */
