@@ -1,3 +1,4 @@
+export { type AdapterOptions, type ResolvedAdapterOptions, resolveAdapterOptions } from './adapter.js';
 export { type ErrorCode, ErrorCodes, isLameduckError, LameduckError } from './errors.js';
 export { createLameduck, type HandleOptions, Lameduck } from './lifecycle.js';
 export { stderrLogger } from './logger.js';

@@ -1,11 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import {
-  createLameduck,
-  ErrorCodes,
-  type Lameduck,
-  LameduckError,
-  type LameduckOptions,
-} from '@lameduck/core';
+import { type AdapterOptions, type Lameduck, resolveAdapterOptions } from '@lameduck/core';
 
 /**
  * Options of {@link graceful}: the core options, or a lifecycle to share, plus health routes.
@@ -14,17 +8,7 @@ import {
  * const options: GracefulOptions = { drainDelay: 5000, readinessPath: '/readyz', livenessPath: '/livez' };
  * app.use(graceful(options));
  */
-export interface GracefulOptions extends LameduckOptions {
-  /**
-   * Use this lifecycle instead of creating one, to drain several apps or servers together. Core
-   * options cannot be given alongside it: they belong to whoever created it.
-   */
-  lameduck?: Lameduck;
-  /** Answer readiness probes at this path (200 while ready, 503 from the first moment of shutdown). */
-  readinessPath?: string;
-  /** Answer liveness probes at this path (200 until the shutdown is over). */
-  livenessPath?: string;
-}
+export interface GracefulOptions extends AdapterOptions {}
 
 /** The Express request as far as lameduck reads it; works with Express 4 and 5 without their types. */
 type Request = IncomingMessage & { path?: string };
@@ -41,17 +25,6 @@ export interface GracefulMiddleware {
   (req: Request, res: ServerResponse, next: (err?: unknown) => void): void;
   /** The lifecycle: hooks (`onShutdown`), `shutdown()`, `signalFor(req)`, health handlers and events. */
   readonly lameduck: Lameduck;
-}
-
-function checkPath(name: string, value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !value.startsWith('/')) {
-    throw new LameduckError(
-      ErrorCodes.OPTIONS_INVALID,
-      `Option "${name}" must be a path starting with "/", got ${JSON.stringify(value) ?? String(value)}.`,
-    );
-  }
-  return value;
 }
 
 /**
@@ -72,16 +45,7 @@ function checkPath(name: string, value: unknown): string | undefined {
  * app.listen(8080);
  */
 export function graceful(options: GracefulOptions = {}): GracefulMiddleware {
-  const { lameduck: shared, readinessPath: ready, livenessPath: live, ...core } = options;
-  const readinessPath = checkPath('readinessPath', ready);
-  const livenessPath = checkPath('livenessPath', live);
-  if (shared !== undefined && Object.keys(core).length > 0) {
-    throw new LameduckError(
-      ErrorCodes.OPTIONS_INVALID,
-      `Option "lameduck" cannot be combined with core options (${Object.keys(core).join(', ')}); set them where the shared lifecycle is created.`,
-    );
-  }
-  const lameduck = shared ?? createLameduck(core);
+  const { lameduck, readinessPath, livenessPath } = resolveAdapterOptions(options);
 
   const middleware = function lameduckMiddleware(
     req: Request,

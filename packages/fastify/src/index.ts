@@ -1,10 +1,4 @@
-import {
-  createLameduck,
-  ErrorCodes,
-  type Lameduck,
-  LameduckError,
-  type LameduckOptions,
-} from '@lameduck/core';
+import { type AdapterOptions, ErrorCodes, type Lameduck, resolveAdapterOptions } from '@lameduck/core';
 import type { FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -15,17 +9,7 @@ import fp from 'fastify-plugin';
  * const options: GracefulPluginOptions = { drainDelay: 5000, readinessPath: '/readyz' };
  * await fastify.register(gracefulPlugin, options);
  */
-export interface GracefulPluginOptions extends LameduckOptions {
-  /**
-   * Use this lifecycle instead of creating one, to drain several instances or servers together. Core
-   * options cannot be given alongside it: they belong to whoever created it.
-   */
-  lameduck?: Lameduck;
-  /** Answer readiness probes at this path (200 while ready, 503 from the first moment of shutdown). */
-  readinessPath?: string;
-  /** Answer liveness probes at this path (200 until the shutdown is over). */
-  livenessPath?: string;
-}
+export interface GracefulPluginOptions extends AdapterOptions {}
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -42,17 +26,6 @@ declare module 'fastify' {
 /** Options Fastify itself reads from `register()`; they are not lameduck's. */
 const registerOptions = new Set(['prefix', 'logLevel', 'logSerializers']);
 
-function checkPath(name: string, value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !value.startsWith('/')) {
-    throw new LameduckError(
-      ErrorCodes.OPTIONS_INVALID,
-      `Option "${name}" must be a path starting with "/", got ${JSON.stringify(value) ?? String(value)}.`,
-    );
-  }
-  return value;
-}
-
 /** Resolves once the drain is over: every request answered, every connection closed. */
 function drainDone(lameduck: Lameduck): Promise<void> {
   return new Promise((resolve) => {
@@ -67,17 +40,11 @@ function drainDone(lameduck: Lameduck): Promise<void> {
 }
 
 const plugin: FastifyPluginAsync<GracefulPluginOptions> = async (fastify, options) => {
-  const { lameduck: shared, readinessPath: ready, livenessPath: live, ...rest } = options;
-  const core = Object.fromEntries(Object.entries(rest).filter(([key]) => !registerOptions.has(key)));
-  const readinessPath = checkPath('readinessPath', ready);
-  const livenessPath = checkPath('livenessPath', live);
-  if (shared !== undefined && Object.keys(core).length > 0) {
-    throw new LameduckError(
-      ErrorCodes.OPTIONS_INVALID,
-      `Option "lameduck" cannot be combined with core options (${Object.keys(core).join(', ')}); set them where the shared lifecycle is created.`,
-    );
-  }
-  const lameduck = shared ?? createLameduck({ logger: fastify.log, ...core });
+  const { lameduck, readinessPath, livenessPath } = resolveAdapterOptions(
+    options,
+    { logger: fastify.log },
+    registerOptions,
+  );
   lameduck.attach(fastify.server);
   fastify.decorate('lameduck', lameduck);
 
