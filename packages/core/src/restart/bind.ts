@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import dns from 'node:dns/promises';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -25,9 +26,8 @@ type CreateServerHandle = (
 /**
  * Binds an address without listening on it in this process. `net.Server#listen` would start accepting
  * here, and a connection accepted by the keeper is one no worker can serve; `net._createServerHandle`
- * (what `node:cluster` uses for shared handles) binds only. The first worker's `listen()` puts the shared
- * socket into the listening state, and it stays listening for as long as the keeper holds it, so
- * connections queue in the kernel backlog while workers come and go.
+ * (what `node:cluster` uses for shared handles) binds only. {@link listenWithoutAccepting} then makes
+ * the sockets listen.
  */
 export async function bindAddress(address: Address, name: string): Promise<HeldSocket> {
   const create = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle;
@@ -58,8 +58,13 @@ export async function bindAddress(address: Address, name: string): Promise<HeldS
   const h = handle as { fd: number; close(): void; getsockname?: (out: Record<string, unknown>) => number };
   if (typeof h.getsockname === 'function') {
     const out: Record<string, unknown> = {};
-    if (h.getsockname(out) === 0)
-      shown = formatAddress({ port: Number(out.port), host: String(out.address) });
+    // libuv defers a TCP bind error (EADDRINUSE) to listen(), which happens in another process on a
+    // socket that is then not bound at all: an unbound socket reads back as port 0.
+    if (h.getsockname(out) !== 0 || Number(out.port) === 0) {
+      h.close();
+      throw new Error(`could not bind ${formatAddress(address)}: EADDRINUSE (or another bind error)`);
+    }
+    shown = formatAddress({ port: Number(out.port), host: String(out.address) });
   }
   return { fd: h.fd, name, address: shown, handle: h };
 }
@@ -81,5 +86,54 @@ function isStale(path: string): Promise<boolean> {
       resolve(false);
     });
     socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+  });
+}
+
+/**
+ * Puts bound sockets into the listening state without ever accepting on them. `listen(2)` has to be
+ * called by some process, and any node process that calls it through libuv also starts polling the
+ * socket at its next event-loop turn. So a throwaway node process inherits the descriptors, calls
+ * listen on each, and exits before its event loop ever runs. The sockets stay listening for as long as
+ * the keeper holds them: connections queue in the kernel until a worker accepts them, and an address
+ * already in use is reported here, at start-up, instead of by the first worker.
+ */
+export function listenWithoutAccepting(sockets: readonly HeldSocket[], backlog = 511): Promise<void> {
+  const script = `
+const net = require('node:net');
+const fs = require('node:fs');
+const errors = [];
+for (let i = 0; i < ${sockets.length}; i++) {
+  const handle = net._createServerHandle(null, null, null, 3 + i);
+  const err = typeof handle === 'number' ? handle : handle.listen(${backlog});
+  errors.push(err);
+}
+fs.writeSync(1, JSON.stringify(errors));
+process.exit(0);
+`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit', ...sockets.map((s) => s.fd)],
+      env: {},
+    });
+    let out = '';
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => {
+      out += chunk;
+    });
+    child.on('error', reject);
+    child.on('close', () => {
+      let errors: unknown;
+      try {
+        errors = JSON.parse(out);
+      } catch {
+        reject(new Error('the listen helper process failed'));
+        return;
+      }
+      const failed = (errors as number[])
+        .map((err, i) => (err === 0 ? undefined : `${sockets[i]?.address}: ${errname(err)}`))
+        .filter((e) => e !== undefined);
+      if (failed.length > 0) reject(new Error(`could not listen on ${failed.join(', ')}`));
+      else resolve();
+    });
   });
 }

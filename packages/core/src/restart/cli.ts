@@ -3,7 +3,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { bindAddress, type HeldSocket } from './bind.js';
+import { bindAddress, type HeldSocket, listenWithoutAccepting } from './bind.js';
 import { Keeper, KeeperExit, type KeeperLog } from './keeper.js';
 import { clearListenEnv, isValidFdName, parseAddress, parseListenEnv } from './listen-fds.js';
 import { systemdNotify } from './notify.js';
@@ -168,8 +168,12 @@ async function run(args: readonly string[], io: CliIo): Promise<number> {
     for (const f of parseListenEnv(io.env, process.pid))
       sockets.push({ ...f, address: 'inherited', handle: undefined });
     clearListenEnv(io.env);
-    for (const spec of specs) sockets.push(await bindAddress(spec.address, spec.name));
+    const bound: HeldSocket[] = [];
+    for (const spec of specs) bound.push(await bindAddress(spec.address, spec.name));
+    sockets.push(...bound);
+    if (bound.length > 0) await listenWithoutAccepting(bound);
   } catch (error) {
+    closeSockets(sockets);
     log('error', 'could not take the listening sockets', { error: (error as Error).message });
     return KeeperExit.STARTUP;
   }

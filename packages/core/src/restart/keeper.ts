@@ -92,6 +92,8 @@ const HEALTHY_MS = 10_000;
 
 type WorkerEvent = { type: 'ready' | 'exit'; worker: Worker };
 
+// The keeper's timers stay referenced: while workers are being replaced there may be no child process
+// to keep the event loop alive, and the keeper must live until it is told to stop.
 export class Keeper {
   readonly #o: KeeperOptions;
   readonly #events = new EventEmitter<{ worker: [WorkerEvent] }>();
@@ -316,7 +318,7 @@ export class Keeper {
     const delay = Math.min(BACKOFF_MIN * 2 ** (failures - 1), BACKOFF_MAX);
     this.#o.log('info', 'worker restart scheduled', { gen: gen.id, slot, inMs: delay, failures });
     gen.respawning++;
-    const timer = setTimeout(() => {
+    setTimeout(() => {
       gen.respawning--;
       if (this.stopping || gen.state !== 'serving') return;
       const worker = this.#spawnWorker(gen, slot);
@@ -330,7 +332,6 @@ export class Keeper {
         this.#stopWorker(worker);
         if (gen.state === 'serving') this.#replace({ ...worker, readyAt: undefined });
       }, this.#o.readyTimeout);
-      worker.readyTimer.unref();
       const onReady = (event: WorkerEvent) => {
         if (event.worker !== worker) return;
         this.#events.removeListener('worker', onReady);
@@ -338,7 +339,6 @@ export class Keeper {
       };
       this.#events.on('worker', onReady);
     }, delay);
-    timer.unref();
   }
 
   #checkServing(gen: Generation): void {
@@ -400,12 +400,11 @@ export class Keeper {
       });
       signalChild(worker.channel.child, 'SIGKILL');
     }, this.#o.drainTimeout);
-    worker.killTimer.unref();
   }
 
-  /** SIGTERM to every worker of the generation, SIGKILL at the drain timeout; true when all drained cleanly. */
+  /** SIGTERM to every worker of the generation, SIGKILL at the drain timeout. */
   #drainGeneration(gen: Generation): Promise<void> {
-    if (gen.drained) return gen.drained;
+    if (gen.drained !== undefined) return gen.drained;
     if (gen.state !== 'failed') gen.state = 'draining';
     gen.drainStartedAt = Date.now();
     const workers = gen.workers.filter((w): w is Worker => w !== undefined);
@@ -436,11 +435,12 @@ export class Keeper {
     const live = this.#generations.filter((g) => g.state !== 'done');
     await Promise.all(live.map((g) => this.#drainGeneration(g)));
     const all = this.#generations.flatMap((g) => g.workers.filter((w): w is Worker => w !== undefined));
+    // Only workers this keeper asked to drain count: one that crashed on its own was already reported.
     const unclean = all.filter(
       (w) =>
-        w.killed ||
-        (w.exit !== undefined && w.exit.code !== 0 && w.exit.code !== null) ||
-        (w.exit?.signal && w.exit.signal !== 'SIGTERM'),
+        (w.stopping && w.killed) ||
+        (w.stopping && w.exit !== undefined && w.exit.code !== 0 && w.exit.code !== null) ||
+        (w.stopping && w.exit?.signal && w.exit.signal !== 'SIGTERM'),
     );
     return unclean.length === 0 ? KeeperExit.OK : KeeperExit.UNCLEAN;
   }

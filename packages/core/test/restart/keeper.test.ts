@@ -59,7 +59,7 @@ describe('lameduck run (the keeper)', () => {
     expect(reloadsDone(keeper)).toBe(20);
     expect((await get(port)).body).toBe('hello world\n');
     // One keeper PID throughout; every line was written by it.
-    expect(new Set(keeper.lines.map((l) => l.keeper))).toEqual(new Set([keeper.pid]));
+    expect(new Set(keeper.lines.filter((l) => l.msg).map((l) => l.keeper))).toEqual(new Set([keeper.pid]));
     keeper.signal('SIGTERM');
     expect((await keeper.exited).code).toBe(0);
     console.info(
@@ -81,7 +81,7 @@ describe('lameduck run (the keeper)', () => {
       const r = await cli(['reload', '--control', control]);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(reason);
-      const rolled = await keeper.msg('reload rolled back');
+      const rolled = await keeper.msg('reload rolled back; the old generation keeps serving');
       expect(rolled.serving).toBe(1);
       expect((await get(port)).body).toBe('hello\n');
       // The failed generation is stopped, and the old one still serves afterwards.
@@ -139,7 +139,7 @@ describe('lameduck run (the keeper)', () => {
     expect((await keeper.exited).code).toBe(0);
   });
 
-  it('exit codes: usage 2, unbindable 3, first generation never ready 4, second signal 128+N', async () => {
+  it('exit codes: usage 2, unbindable 3, never ready 4, clean stop 0, second signal 128+N', async () => {
     expect((await cli(['run', '--workers', 'many', '--', 'node'])).code).toBe(2);
     expect((await cli(['run', '--listen', '127.0.0.1:0'])).code).toBe(2);
     expect((await cli(['frobnicate'])).code).toBe(2);
@@ -160,9 +160,17 @@ describe('lameduck run (the keeper)', () => {
     );
     expect((await never.exited).code).toBe(4);
 
-    // A drain that hangs: the second signal kills it.
     keeper.signal('SIGTERM');
-    keeper.signal('SIGTERM');
-    expect((await keeper.exited).code).toBe(143);
+    expect((await keeper.exited).code).toBe(0);
+
+    // A drain that takes long (a 10 s request in flight): the second signal kills it.
+    const slow = await start({ message: 'slow', delay: 10_000 });
+    const pending = get(slow.port).catch((error: Error) => error);
+    await slow.keeper.waitFor((l) => l.app === 'request');
+    slow.keeper.signal('SIGTERM');
+    await slow.keeper.msg('generation draining');
+    slow.keeper.signal('SIGTERM');
+    expect((await slow.keeper.exited).code).toBe(143);
+    expect(await pending).toBeInstanceOf(Error);
   });
 });
