@@ -20,6 +20,8 @@ export class Proc {
   readonly child: ChildProcess;
   readonly lines: Line[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves once every process holding its stderr (it and whatever it started) has exited. */
+  readonly closed: Promise<void>;
   #waiters: { match: (l: Line) => boolean; resolve: (l: Line) => void }[] = [];
   output = '';
 
@@ -64,6 +66,10 @@ export class Proc {
     this.child.stdout?.setEncoding('utf8');
     this.child.stdout?.on('data', (chunk: string) => {
       this.output += chunk;
+    });
+    this.closed = new Promise((resolve) => {
+      if (this.child.stderr) this.child.stderr.on('close', () => resolve());
+      else resolve();
     });
     this.exited = new Promise((resolve) => {
       this.child.on('exit', (code, signal) => {

@@ -1,0 +1,144 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLameduck } from '../../src/index.js';
+import { listen } from '../../src/restart/handover.js';
+import { restart } from '../../src/restart/self-upgrade.js';
+import {
+  appPath,
+  get,
+  killAll,
+  killPids,
+  type Line,
+  load,
+  nodeArgs,
+  Proc,
+  tmpDir,
+  writeConfig,
+} from './helpers.js';
+
+const seenPids = new Set<number>();
+afterEach(async () => {
+  await killAll();
+  killPids(seenPids);
+  seenPids.clear();
+});
+
+function track(p: Proc): void {
+  p.child.stderr?.on('data', () => {
+    for (const l of p.lines) {
+      if (typeof l.pid === 'number') seenPids.add(l.pid);
+      if (typeof l.child === 'number') seenPids.add(l.child);
+    }
+  });
+}
+
+async function startApp(config: object) {
+  const dir = tmpDir();
+  const configFile = path.join(dir, 'app.json');
+  const pidFile = path.join(dir, 'app.pid');
+  const base = { selfUpgrade: true, pidFile, port: 0, host: '127.0.0.1', settle: 200, ...config };
+  writeConfig(configFile, base);
+  const app = new Proc(process.execPath, [...nodeArgs, appPath], { ...process.env, APP_CONFIG: configFile });
+  track(app);
+  const listening = await app.waitFor((l) => l.app === 'listening');
+  const port = (listening.address as { port: number }).port;
+  await waitForPidFile(pidFile, app.pid);
+  return { app, port, pidFile, configFile, base };
+}
+
+/** The PID file is rewritten by the process that takes over; wait (bounded) until it names `pid`. */
+async function waitForPidFile(pidFile: string, pid: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    try {
+      if (Number(fs.readFileSync(pidFile, 'utf8')) === pid) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`the PID file never named ${pid}`);
+}
+
+const isRestart = (text: string, from?: number) => (l: Line) =>
+  l.app === 'restart' && String(l.msg).startsWith(text) && (from === undefined || l.pid === from);
+
+describe('restart() (self-upgrade)', () => {
+  it('restarts 20 times under keep-alive load without a failed request; the new code answers after', async () => {
+    const { app, port, pidFile, configFile, base } = await startApp({ message: 'hello' });
+    const traffic = load(port, ['hello\n', 'hello world\n']);
+    let pid = app.pid;
+    const pids = [pid];
+    for (let i = 1; i <= 20; i++) {
+      if (i === 20) writeConfig(configFile, { ...base, message: 'hello world' });
+      const from = app.lines.length;
+      process.kill(pid, 'SIGHUP');
+      const took = await app.waitFor(isRestart('restart: the new process took over', pid), 20_000, from);
+      expect(took.pid).toBe(pid);
+      const started = app.lines.slice(from).find(isRestart('restart: started the new process', pid));
+      const next = Number((started as { child?: number } | undefined)?.child ?? 0);
+      expect(next).toBeGreaterThan(0);
+      // The PID file follows the process that serves.
+      await waitForPidFile(pidFile, next);
+      pid = next;
+      pids.push(pid);
+    }
+    const stats = await traffic.stop();
+    expect(stats.errors).toEqual({});
+    expect(stats.failed).toBe(0);
+    expect(stats.ok).toBeGreaterThan(200);
+    expect(new Set(pids).size).toBe(21);
+    const after = await get(port);
+    expect(after.body).toBe('hello world\n');
+    expect(after.pid).toBe(pid);
+    process.kill(pid, 'SIGTERM');
+    await app.closed;
+    console.info(`self-upgrade restarts: ${stats.ok} requests, ${stats.failed} failed, ${pids.length} pids`);
+  }, 120_000);
+
+  for (const [mode, reason] of [
+    ['throw', /exited with code 1 before ready/],
+    ['never-ready', /did not report ready within 1500 ms/],
+    ['exit-after-ready', /exited with code 3 \d+ ms after ready/],
+  ] as const) {
+    it(`rolls back when the new code ${mode === 'throw' ? 'throws at start-up' : mode === 'never-ready' ? 'never reports ready' : 'exits right after ready'}`, async () => {
+      const { app, port, configFile, base } = await startApp({ message: 'hello', readyTimeout: 1_500 });
+      writeConfig(configFile, { ...base, readyTimeout: 1_500, message: 'broken', mode });
+      const from = app.lines.length;
+      app.signal('SIGHUP');
+      const rolled = await app.waitFor(isRestart('restart rolled back', app.pid), 20_000, from);
+      expect(String(rolled.msg)).toMatch(reason);
+      const answer = await get(port);
+      expect(answer).toMatchObject({ body: 'hello\n', pid: app.pid });
+      // Still able to restart afterwards, into fixed code.
+      writeConfig(configFile, { ...base, message: 'fixed' });
+      app.signal('SIGHUP');
+      await app.waitFor(isRestart('restart: the new process took over', app.pid), 20_000, from);
+      expect((await app.exited).code).toBe(0);
+      expect((await get(port)).body).toBe('fixed\n');
+    });
+  }
+});
+
+describe('restart() refusals', () => {
+  it('is refused during a drain, while another restart runs, and without a socket to hand over', async () => {
+    const lameduck = createLameduck({ signals: false, logger: false });
+    await expect(restart(lameduck, { logger: false })).rejects.toMatchObject({
+      code: 'LAMEDUCK_ERR_RESTART_UNSUPPORTED',
+    });
+    const server = http.createServer((_req, res) => res.end('x'));
+    await listen(lameduck, server, { port: 0, host: '127.0.0.1' }, { autoReady: false });
+    const never = [process.execPath, '-e', 'setTimeout(() => {}, 10000)'];
+    const first = restart(lameduck, { command: never, readyTimeout: 500, exit: false, logger: false });
+    await expect(restart(lameduck, { command: never, exit: false, logger: false })).rejects.toMatchObject({
+      code: 'LAMEDUCK_ERR_RESTART_BUSY',
+    });
+    await expect(first).rejects.toMatchObject({ code: 'LAMEDUCK_ERR_RESTART_READY_TIMEOUT' });
+    const report = lameduck.shutdown('test');
+    await expect(restart(lameduck, { command: never, exit: false, logger: false })).rejects.toMatchObject({
+      code: 'LAMEDUCK_ERR_RESTART_DRAINING',
+    });
+    await report;
+    lameduck.dispose();
+  });
+});
