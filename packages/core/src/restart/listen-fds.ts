@@ -112,7 +112,7 @@ export function parseAddress(spec: string): Address | undefined {
   if (m === null) return undefined;
   const port = Number(m[3]);
   if (port > 65_535) return undefined;
-  const host = m[1] ?? (m[2] === '' ? undefined : m[2]);
+  const host = m[1] || m[2] || undefined;
   return host === undefined ? { port } : { port, host };
 }
 
