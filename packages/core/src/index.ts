@@ -3,6 +3,14 @@ export { type ErrorCode, ErrorCodes, isLameduckError, LameduckError } from './er
 export { createLameduck, type HandleOptions, Lameduck } from './lifecycle.js';
 export { stderrLogger } from './logger.js';
 export { defaults } from './options.js';
+export { type RestartErrorCode, RestartErrorCodes } from './restart/errors.js';
+export type { ListenOptions, ListenTarget, ReadyOptions } from './restart/handover.js';
+export {
+  type BindRestartOptions,
+  bindRestart,
+  type RestartOptions,
+  type RestartResult,
+} from './restart/self-upgrade.js';
 export { serverKind } from './servers.js';
 export type {
   AnyRequest,

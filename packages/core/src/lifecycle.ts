@@ -9,6 +9,14 @@ import { HookRegistry, since } from './hooks.js';
 import { silentLogger, stderrLogger } from './logger.js';
 import { type ResolvedOptions, resolveOptions } from './options.js';
 import {
+  type ListenOptions,
+  type ListenTarget,
+  listen as listenOn,
+  type ReadyOptions,
+  ready as reportReady,
+} from './restart/handover.js';
+import { type RestartOptions, type RestartResult, restart as selfUpgrade } from './restart/self-upgrade.js';
+import {
   closeAllConnections,
   closeListener,
   ownershipOf,
@@ -522,6 +530,52 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     if (signal === undefined) this.#signals?.remove();
     return report;
   }
+
+  // ── Zero-downtime restart (docs/restart.md): thin delegates to ./restart/. ─────────────────────────
+
+  /**
+   * Listens on a socket handed over by the keeper (`lameduck run`), by a restarting parent or by systemd
+   * socket activation when one matches `target` (a port, `{ port, host }`, `{ path }` or a socket name),
+   * otherwise binds it as usual; attaches the server. Once every server given to `listen()` listens,
+   * reports ready on its own unless `autoReady: false`.
+   *
+   * @example
+   * const server = http.createServer(lameduck.handle(app));
+   * await lameduck.listen(server, { port: 8080 });
+   */
+  listen(
+    server: AnyServer,
+    target: ListenTarget,
+    options?: ListenOptions,
+  ): Promise<ReturnType<AnyServer['address']>> {
+    return listenOn(this, server, target, options);
+  }
+
+  /**
+   * Reports that start-up is complete: to the keeper or restarting parent, or (on its own) by writing
+   * the PID file and, with `systemd: true`, through `systemd-notify`. Needed only with `autoReady: false`.
+   *
+   * @example
+   * await lameduck.listen(server, { port: 8080 }, { autoReady: false });
+   * await cache.warm();
+   * await lameduck.ready();
+   */
+  ready(options?: ReadyOptions): Promise<void> {
+    return reportReady(this, options);
+  }
+
+  /**
+   * Self-upgrade: starts this same command with the listening sockets, waits for its ready report, then
+   * drains this process and exits. Rejects, and keeps serving, when the new process crashes or is not
+   * ready in time; refused during a drain or while another restart runs. `bindRestart()` ties it to SIGHUP.
+   *
+   * @example
+   * process.on('SIGUSR2', () => { lameduck.restart().catch((err) => console.error(err.message)) });
+   */
+  restart(options?: RestartOptions): Promise<RestartResult> {
+    return selfUpgrade(this, options);
+  }
+  // ── End of the restart block. ─────────────────────────────────────────────────────────────────────
 }
 
 function sleep(ms: number): Promise<void> {
