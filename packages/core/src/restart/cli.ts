@@ -192,7 +192,7 @@ async function run(args: readonly string[], io: CliIo): Promise<number> {
     env: io.env,
     log,
     onServing: () => {
-      if (io.env.NOTIFY_SOCKET) void systemdNotify(['--ready'], io.env);
+      if (io.env.NOTIFY_SOCKET) void systemdNotify(['--ready', `--pid=${process.pid}`], io.env);
     },
   });
 
