@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cli, get, killAll, killPids, load, type Proc, startKeeper, tmpDir, writeConfig } from './helpers.js';
@@ -137,6 +139,68 @@ describe('lameduck run (the keeper)', () => {
     expect(status.stdout).toMatch(/worker 1 {2}pid \d+ {2}ready/);
     keeper.signal('SIGINT');
     expect((await keeper.exited).code).toBe(0);
+  });
+
+  it('gives up a slot whose replacements keep failing and exits 5 when nothing can serve', async () => {
+    const { keeper, port, config } = await start({ message: 'hello' });
+    const first = (await get(port)).pid;
+    writeConfig(config, { name: 'http', message: 'broken', mode: 'throw' });
+    process.kill(first, 'SIGKILL');
+    await keeper.msg('worker slot given up: its replacements keep failing');
+    expect(keeper.lines.filter((l) => l.msg === 'worker restart scheduled').map((l) => l.inMs)).toEqual([
+      100, 200, 400, 800, 1600,
+    ]);
+    expect((await keeper.exited).code).toBe(5);
+  });
+
+  it('workers drain and exit when the keeper dies (the lifeline)', async () => {
+    const { keeper, port } = await start({ message: 'hello' }, ['--workers', '2']);
+    const pids = keeper.lines.filter((l) => l.msg === 'worker ready').map((l) => Number(l.pid));
+    expect((await get(port)).body).toBe('hello\n');
+    process.kill(keeper.pid, 'SIGKILL');
+    // The workers share the keeper's stderr: it closes once both drained and exited.
+    await keeper.closed;
+    const drained = keeper.lines.filter((l) => l.app === 'draining').map((l) => Number(l.pid));
+    expect(drained.sort()).toEqual(pids.sort());
+  });
+
+  it('binds IPv6 and unix socket addresses', async () => {
+    const dir = tmpDir();
+    const socketPath = path.join(dir, 'app.sock');
+    const unix = await start({ message: 'over unix' }, [], `http=${socketPath}`);
+    const body = await new Promise<string>((resolve, reject) => {
+      http
+        .get({ socketPath, path: '/' }, (res) => {
+          let b = '';
+          res.on('data', (c: Buffer) => {
+            b += c;
+          });
+          res.on('end', () => resolve(b));
+        })
+        .on('error', reject);
+    });
+    expect(body).toBe('over unix\n');
+    unix.keeper.signal('SIGTERM');
+    expect((await unix.keeper.exited).code).toBe(0);
+    expect(fs.existsSync(socketPath)).toBe(false);
+
+    const v6 = await start({ message: 'over ipv6' }, [], 'http=[::1]:0');
+    const held = await v6.keeper.msg('socket held');
+    expect(String(held.address)).toMatch(/^\[::1\]:\d+$/);
+    const answer = await new Promise<string>((resolve, reject) => {
+      http
+        .get({ host: '::1', port: v6.port, path: '/' }, (res) => {
+          let b = '';
+          res.on('data', (c: Buffer) => {
+            b += c;
+          });
+          res.on('end', () => resolve(b));
+        })
+        .on('error', reject);
+    });
+    expect(answer).toBe('over ipv6\n');
+    v6.keeper.signal('SIGTERM');
+    expect((await v6.keeper.exited).code).toBe(0);
   });
 
   it('exit codes: usage 2, unbindable 3, never ready 4, clean stop 0, second signal 128+N', async () => {
