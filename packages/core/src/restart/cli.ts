@@ -1,9 +1,9 @@
-import fs from 'node:fs';
-import net from 'node:net';
+import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { bindAddress, type HeldSocket, listenWithoutAccepting } from './bind.js';
+import { ask, formatStatus, openControl } from './control-socket.js';
 import { Keeper, KeeperExit, type KeeperLog } from './keeper.js';
 import { clearListenEnv, isValidFdName, parseAddress, parseListenEnv } from './listen-fds.js';
 import { systemdNotify } from './notify.js';
@@ -267,59 +267,6 @@ function closeSockets(sockets: readonly HeldSocket[]): void {
   for (const s of sockets) s.handle?.close();
 }
 
-async function openControl(controlPath: string, keeper: Keeper): Promise<net.Server> {
-  if (fs.existsSync(controlPath)) {
-    const alive = await new Promise<boolean>((resolve) => {
-      const s = net.connect(controlPath);
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (alive)
-      throw new Error(`another keeper answers on ${controlPath}; give this one its own --control path`);
-    fs.unlinkSync(controlPath);
-  }
-  const server = net.createServer((socket) => {
-    socket.setEncoding('utf8');
-    let buffer = '';
-    socket.on('error', () => {});
-    socket.on('data', (chunk: string) => {
-      buffer += chunk;
-      const nl = buffer.indexOf('\n');
-      if (nl === -1) return;
-      socket.removeAllListeners('data');
-      let cmd: unknown;
-      try {
-        cmd = (JSON.parse(buffer.slice(0, nl)) as { cmd?: unknown }).cmd;
-      } catch {}
-      const answer =
-        cmd === 'status'
-          ? keeper.status()
-          : cmd === 'reload'
-            ? keeper.reload()
-            : Promise.resolve({ ok: false, reason: `unknown command ${JSON.stringify(cmd)}` });
-      void answer.then((result) => socket.end(`${JSON.stringify(result)}\n`));
-    });
-  });
-  // Whoever can connect can reload: the socket is the owner's only (see docs/restart.md, trust model).
-  const previous = process.umask(0o177);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(controlPath, () => {
-        server.removeListener('error', reject);
-        resolve();
-      });
-    });
-  } finally {
-    process.umask(previous);
-  }
-  server.unref();
-  return server;
-}
-
 async function client(command: 'reload' | 'status', args: readonly string[], io: CliIo): Promise<number> {
   const { values } = parseArgs({
     args: [...args],
@@ -344,68 +291,4 @@ async function client(command: 'reload' | 'status', args: readonly string[], io:
   }
   if (!values.json) io.stdout.write(formatStatus(answer));
   return ClientExit.OK;
-}
-
-function ask(controlPath: string, cmd: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(controlPath);
-    let buffer = '';
-    socket.setEncoding('utf8');
-    socket.on('connect', () => socket.write(`${JSON.stringify({ cmd })}\n`));
-    socket.on('data', (chunk: string) => {
-      buffer += chunk;
-    });
-    socket.on('error', reject);
-    socket.on('end', () => {
-      try {
-        resolve(JSON.parse(buffer) as Record<string, unknown>);
-      } catch {
-        reject(new Error('the keeper closed the connection without an answer'));
-      }
-    });
-  });
-}
-
-function seconds(ms: unknown): string {
-  return typeof ms === 'number' ? `${(ms / 1000).toFixed(1)}s` : '-';
-}
-
-function formatStatus(s: Record<string, unknown>): string {
-  const k = s.keeper as {
-    pid: number;
-    uptimeMs: number;
-    state: string;
-    serving?: number;
-    reloads: { done: number; rolledBack: number };
-  };
-  const lines = [
-    `keeper ${k.pid}  ${k.state}  up ${seconds(k.uptimeMs)}  serving generation ${k.serving ?? '-'}  reloads ${k.reloads.done} done, ${k.reloads.rolledBack} rolled back`,
-  ];
-  for (const sock of s.sockets as { name: string; address: string; fd: number }[])
-    lines.push(`  socket fd ${sock.fd}  ${sock.name}  ${sock.address}`);
-  for (const g of s.generations as {
-    id: number;
-    state: string;
-    uptimeMs: number;
-    drainingMs?: number;
-    workers: {
-      slot: number;
-      pid?: number;
-      state: string;
-      uptimeMs?: number;
-      restarts?: number;
-      inFlight?: number;
-      connections?: number;
-    }[];
-  }[]) {
-    const draining = g.drainingMs === undefined ? '' : `  draining for ${seconds(g.drainingMs)}`;
-    lines.push(`  generation ${g.id}  ${g.state}  up ${seconds(g.uptimeMs)}${draining}`);
-    for (const w of g.workers) {
-      const load = w.inFlight === undefined ? '' : `  ${w.inFlight} in flight, ${w.connections} connections`;
-      lines.push(
-        `    worker ${w.slot}  pid ${w.pid ?? '-'}  ${w.state}  up ${seconds(w.uptimeMs)}  restarts ${w.restarts ?? 0}${load}`,
-      );
-    }
-  }
-  return `${lines.join('\n')}\n`;
 }

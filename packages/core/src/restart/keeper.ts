@@ -138,6 +138,9 @@ export class Keeper {
   /** Requests a reload. Requests made while one runs are coalesced into a single next reload. */
   reload(): Promise<ReloadResult> {
     if (this.stopping) return Promise.resolve({ ok: false, generation: 0, reason: 'the keeper is stopping' });
+    if (this.#current === undefined) {
+      return Promise.resolve({ ok: false, generation: 0, reason: 'the first generation is not serving yet' });
+    }
     return new Promise((resolve) => {
       this.#queued.push(resolve);
       if (this.#queued.length > 1 || this.#reloading) {
