@@ -1,42 +1,23 @@
-import { type ErrorCode, LameduckError } from '../errors.js';
+import { ErrorCodes, LameduckError } from '../errors.js';
 
-/**
- * Error codes of socket hand-over and restart. They follow the `LAMEDUCK_ERR_<AREA>_<WHAT>` scheme of
- * `ErrorCodes`; until they join that table, they are cast to its type here and nowhere else.
- */
+/** The error codes of socket hand-over and restart: the `LISTEN_*` and `RESTART_*` entries of `ErrorCodes`. */
 export const RestartErrorCodes = {
-  /** `LISTEN_FDS`, `LISTEN_PID`, `LISTEN_FDNAMES` or `LAMEDUCK_CONTROL_FD` is malformed. */
-  LISTEN_ENV_INVALID: 'LAMEDUCK_ERR_LISTEN_ENV_INVALID',
-  /** An inherited descriptor is not an open stream socket. */
-  LISTEN_FD_INVALID: 'LAMEDUCK_ERR_LISTEN_FD_INVALID',
-  /** `listen()` was given something that is not a port, an address, a path or a name. */
-  LISTEN_TARGET_INVALID: 'LAMEDUCK_ERR_LISTEN_TARGET_INVALID',
-  /** Under a keeper, no handed-over socket matches what `listen()` asked for. */
-  LISTEN_NOT_INHERITED: 'LAMEDUCK_ERR_LISTEN_NOT_INHERITED',
-  /** The server could not listen (the cause is node's error). */
-  LISTEN_FAILED: 'LAMEDUCK_ERR_LISTEN_FAILED',
-  /** `restart()` options are invalid. */
-  RESTART_OPTIONS_INVALID: 'LAMEDUCK_ERR_RESTART_OPTIONS_INVALID',
-  /** A restart is already running. */
-  RESTART_BUSY: 'LAMEDUCK_ERR_RESTART_BUSY',
-  /** The lifecycle is draining (or drained): there is nothing left to hand over. */
-  RESTART_DRAINING: 'LAMEDUCK_ERR_RESTART_DRAINING',
-  /** Self-upgrade cannot run here (Windows, under a keeper, before adoption, or no socket to hand over). */
-  RESTART_UNSUPPORTED: 'LAMEDUCK_ERR_RESTART_UNSUPPORTED',
-  /** The new process could not be started. */
-  RESTART_SPAWN_FAILED: 'LAMEDUCK_ERR_RESTART_SPAWN_FAILED',
-  /** The new process exited before it was ready, or within the settle time after it. */
-  RESTART_CHILD_EXITED: 'LAMEDUCK_ERR_RESTART_CHILD_EXITED',
-  /** The new process did not report ready within the ready timeout. */
-  RESTART_READY_TIMEOUT: 'LAMEDUCK_ERR_RESTART_READY_TIMEOUT',
+  LISTEN_ENV_INVALID: ErrorCodes.LISTEN_ENV_INVALID,
+  LISTEN_FD_INVALID: ErrorCodes.LISTEN_FD_INVALID,
+  LISTEN_TARGET_INVALID: ErrorCodes.LISTEN_TARGET_INVALID,
+  LISTEN_NOT_INHERITED: ErrorCodes.LISTEN_NOT_INHERITED,
+  LISTEN_FAILED: ErrorCodes.LISTEN_FAILED,
+  RESTART_OPTIONS_INVALID: ErrorCodes.RESTART_OPTIONS_INVALID,
+  RESTART_BUSY: ErrorCodes.RESTART_BUSY,
+  RESTART_DRAINING: ErrorCodes.RESTART_DRAINING,
+  RESTART_UNSUPPORTED: ErrorCodes.RESTART_UNSUPPORTED,
+  RESTART_SPAWN_FAILED: ErrorCodes.RESTART_SPAWN_FAILED,
+  RESTART_CHILD_EXITED: ErrorCodes.RESTART_CHILD_EXITED,
+  RESTART_READY_TIMEOUT: ErrorCodes.RESTART_READY_TIMEOUT,
 } as const;
 
 export type RestartErrorCode = (typeof RestartErrorCodes)[keyof typeof RestartErrorCodes];
 
 export function restartError(code: RestartErrorCode, message: string, cause?: unknown): LameduckError {
-  return new LameduckError(
-    code as unknown as ErrorCode,
-    message,
-    cause === undefined ? undefined : { cause },
-  );
+  return new LameduckError(code, message, cause === undefined ? undefined : { cause });
 }
