@@ -124,9 +124,23 @@ export class ConnectionTracker {
   readonly #requests = new WeakMap<object, RequestRecord | StreamRecord>();
   readonly #opts: TrackerOptions;
   #deadlineReason: LameduckError | undefined;
+  #lateRequests: 'reject' | 'serve';
 
   constructor(options: TrackerOptions) {
     this.#opts = options;
+    this.#lateRequests = options.lateRequests;
+  }
+
+  get lateRequests(): 'reject' | 'serve' {
+    return this.#lateRequests;
+  }
+
+  /**
+   * During a hand-over another process accepts on the same listening socket, so a late request is
+   * served (with `Connection: close`): a 503 would fail a request that could succeed.
+   */
+  serveLateRequests(): void {
+    this.#lateRequests = 'serve';
   }
 
   get mode(): TrackerMode {
@@ -240,7 +254,7 @@ export class ConnectionTracker {
     const record = this.#requests.get(req);
     if (record === undefined || !('req' in record)) return false;
     if (record.doomed || record.rejected) return true;
-    if (record.late && this.#opts.lateRequests === 'reject') {
+    if (record.late && this.#lateRequests === 'reject') {
       this.#reject(record);
       return true;
     }

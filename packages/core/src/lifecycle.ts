@@ -6,6 +6,7 @@ import { ConnectionTracker } from './connections.js';
 import { ErrorCodes, LameduckError } from './errors.js';
 import { pathOf, sendHealth } from './health.js';
 import { HookRegistry, since } from './hooks.js';
+import { kHandover } from './internal.js';
 import { silentLogger, stderrLogger } from './logger.js';
 import { type ResolvedOptions, resolveOptions } from './options.js';
 import {
@@ -246,7 +247,7 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     if (this.#state === 'ready') return false;
     if (this.#tracker.gate(req)) return true;
     // A request on a server lameduck does not track (discovery off and never attached).
-    if (this.#tracker.mode === 'draining' && this.#opts.lateRequests === 'reject' && !res.headersSent) {
+    if (this.#tracker.mode === 'draining' && this.#tracker.lateRequests === 'reject' && !res.headersSent) {
       res.statusCode = 503;
       res.setHeader('Connection', 'close');
       if (this.#opts.retryAfter !== false) res.setHeader('Retry-After', String(this.#opts.retryAfter));
@@ -532,6 +533,11 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
   }
 
   // ── Zero-downtime restart (docs/restart.md): thin delegates to ./restart/. ─────────────────────────
+
+  /** Internal (./restart/): this process hands its sockets over, so its drain serves late requests. */
+  [kHandover](): void {
+    this.#tracker.serveLateRequests();
+  }
 
   /**
    * Listens on a socket handed over by the keeper (`lameduck run`), by a restarting parent or by systemd

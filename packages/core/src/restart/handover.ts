@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { kHandover } from '../internal.js';
 import type { Lameduck } from '../lifecycle.js';
 import type { AnyServer } from '../types.js';
 import { type ControlClient, controlClient } from './control.js';
@@ -135,6 +136,9 @@ function wireControl(lameduck: Lameduck, client: ControlClient): void {
   const wired = client as unknown as { lameduckWired?: boolean };
   if (wired.lameduckWired) return;
   wired.lameduckWired = true;
+  // Under a keeper the listening socket outlives this worker's drain. (A self-upgraded process is
+  // adopted and later drains as a standalone one; its parent flips this itself before draining.)
+  if (client.role === 'keeper') lameduck[kHandover]();
   client.on('lost', () => {
     // The keeper (or the parent that was upgrading) is gone, however it died: behave as if it had sent
     // SIGTERM, so that a lifecycle owning signals drains and exits and anything else gets node's default.

@@ -1,3 +1,4 @@
+import { kHandover } from '../internal.js';
 import type { Lameduck } from '../lifecycle.js';
 import { silentLogger, stderrLogger } from '../logger.js';
 import type { LameduckLogger, ShutdownReport } from '../types.js';
@@ -198,6 +199,7 @@ export async function restart(lameduck: Lameduck, options: RestartOptions = {}):
       child.stdio[3 + sockets.length] as (NodeJS.WritableStream & { end(): void; unref?(): void }) | null
     )?.end();
     log.info({ pid: child.pid }, 'restart: the new process took over; draining this one');
+    lameduck[kHandover]();
     const shutdown = lameduck.shutdown('restart');
     if (options.exit !== false) void shutdown.then((report) => process.exit(report.exitCode));
     return { pid: child.pid ?? 0, readyMs, shutdown };
