@@ -57,7 +57,7 @@ export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
  *
  * @example
  * try { createLameduck({ timeout: -1 }) } catch (err) {
- *   if (err.code === 'LAMEDUCK_ERR_OPTIONS_INVALID') console.error(err.message)
+ *   if (err.code === 'LAMEDUCK_ERR_OPTIONS_INVALID') logger.error(err, 'bad lameduck options')
  * }
  */
 export class LameduckError extends Error {

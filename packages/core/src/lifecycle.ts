@@ -232,7 +232,7 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
    *
    * @example
    * const report = await lameduck.shutdown('deploy');
-   * console.log(report.requests.completed, report.exitCode);
+   * logger.info(report, 'shutdown report');
    */
   shutdown(reason = 'manual'): Promise<ShutdownReport> {
     return this.#shutdownFor(reason, undefined);
@@ -576,7 +576,7 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
    * ready in time; refused during a drain or while another restart runs. `bindRestart()` ties it to SIGHUP.
    *
    * @example
-   * process.on('SIGUSR2', () => { lameduck.restart().catch((err) => console.error(err.message)) });
+   * process.on('SIGUSR2', () => { lameduck.restart().catch((err) => logger.error(err, 'restart rolled back')) });
    */
   restart(options?: RestartOptions): Promise<RestartResult> {
     return selfUpgrade(this, options);

@@ -209,12 +209,15 @@ export function load(port: number, bodies: readonly string[], concurrency = 6) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const stats: LoadStats = { ok: 0, failed: 0, errors: {}, bodies: {}, pids: new Set() };
   let running = true;
+  // Bounded on its own, even if a test dies before calling stop(): 120 s or 500 000 requests.
+  const stopAt = performance.now() + 120_000;
+  let waiters: { n: number; resolve: () => void }[] = [];
   const fail = (why: string) => {
     stats.failed++;
     stats.errors[why] = (stats.errors[why] ?? 0) + 1;
   };
   const loop = async () => {
-    while (running) {
+    while (running && performance.now() < stopAt && stats.ok + stats.failed < 500_000) {
       try {
         const r = await get(port, agent);
         if (r.status !== 200) fail(`status ${r.status}`);
@@ -223,6 +226,8 @@ export function load(port: number, bodies: readonly string[], concurrency = 6) {
           stats.ok++;
           stats.bodies[r.body] = (stats.bodies[r.body] ?? 0) + 1;
           stats.pids.add(r.pid);
+          for (const w of waiters.filter((w) => stats.ok >= w.n)) w.resolve();
+          waiters = waiters.filter((w) => stats.ok < w.n);
         }
       } catch (error) {
         fail((error as NodeJS.ErrnoException).code ?? (error as Error).message);
@@ -232,6 +237,11 @@ export function load(port: number, bodies: readonly string[], concurrency = 6) {
   const loops = Array.from({ length: concurrency }, loop);
   return {
     stats,
+    /** Resolves once `n` requests succeeded. */
+    until(n: number): Promise<void> {
+      if (stats.ok >= n) return Promise.resolve();
+      return new Promise((resolve) => waiters.push({ n, resolve }));
+    },
     async stop(): Promise<LoadStats> {
       running = false;
       await Promise.all(loops);

@@ -111,7 +111,8 @@ describe('lameduck run (the keeper)', () => {
     const { keeper, port } = await start({ message: 'hello' });
     const traffic = load(port, ['hello\n']);
     const first = (await get(port)).pid;
-    await new Promise((r) => setTimeout(r, 100));
+    // Keep-alive sockets are busy when the worker dies.
+    await traffic.until(200);
     process.kill(first, 'SIGKILL');
     const started = await keeper.msg('worker started', (l) => l.gen === 1 && l.pid !== first);
     seenPids.add(Number(started.pid));
