@@ -6,7 +6,7 @@ import { ConnectionTracker } from './connections.js';
 import { ErrorCodes, LameduckError } from './errors.js';
 import { pathOf, sendHealth } from './health.js';
 import { HookRegistry, since } from './hooks.js';
-import { kHandover } from './internal.js';
+import { kHandover, kOwnsExit } from './internal.js';
 import { silentLogger, stderrLogger } from './logger.js';
 import { type ResolvedOptions, resolveOptions } from './options.js';
 import {
@@ -537,6 +537,11 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
   /** Internal (./restart/): this process hands its sockets over, so its drain serves late requests. */
   [kHandover](): void {
     this.#tracker.serveLateRequests();
+  }
+
+  /** Internal (./restart/): whether this lifecycle may exit the process. */
+  [kOwnsExit](): boolean {
+    return this.#signals !== undefined && this.#opts.exit;
   }
 
   /**

@@ -1,4 +1,4 @@
-import { kHandover } from '../internal.js';
+import { kHandover, kOwnsExit } from '../internal.js';
 import type { Lameduck } from '../lifecycle.js';
 import { silentLogger, stderrLogger } from '../logger.js';
 import type { LameduckLogger, ShutdownReport } from '../types.js';
@@ -23,7 +23,10 @@ export interface RestartOptions {
    * process once it takes over), for systemd's `PIDFile=` and for scripts that signal the server.
    */
   pidFile?: string;
-  /** Exit with the shutdown report's exit code once this process has drained. Default true. */
+  /**
+   * Exit with the shutdown report's exit code once this process has drained. Default: true when the
+   * lifecycle owns the signals and its `exit` option is on (the defaults), false otherwise.
+   */
   exit?: boolean;
   /** Where restart progress is logged (pino shape); `false` for silence. Default: stderr lines. */
   logger?: LameduckLogger | false;
@@ -186,7 +189,13 @@ export async function restart(lameduck: Lameduck, options: RestartOptions = {}):
       // A child that ignores SIGTERM is killed once it had as long as it had to get ready.
       const kill = setTimeout(() => signalChild(child, 'SIGKILL'), Math.max(readyTimeout, 1_000));
       kill.unref();
-      child.once('exit', () => clearTimeout(kill));
+      const exited = (code: number | null, signal: NodeJS.Signals | null) => {
+        clearTimeout(kill);
+        log.info({ pid: child.pid, code, signal }, 'restart: the rolled-back process exited');
+      };
+      // A child that crashed is already gone: its 'exit' has passed.
+      if (child.exitCode !== null || child.signalCode !== null) exited(child.exitCode, child.signalCode);
+      else child.once('exit', exited);
       child.unref();
       const e = error as Error & { code?: string };
       log.error({ code: e.code, pid: child.pid }, `restart rolled back: ${e.message}`);
@@ -201,7 +210,8 @@ export async function restart(lameduck: Lameduck, options: RestartOptions = {}):
     log.info({ pid: child.pid }, 'restart: the new process took over; draining this one');
     lameduck[kHandover]();
     const shutdown = lameduck.shutdown('restart');
-    if (options.exit !== false) void shutdown.then((report) => process.exit(report.exitCode));
+    // The library exits only for a lifecycle that owns the signals with `exit` on, unless told otherwise.
+    if (options.exit ?? lameduck[kOwnsExit]()) void shutdown.then((report) => process.exit(report.exitCode));
     return { pid: child.pid ?? 0, readyMs, shutdown };
   } finally {
     state.restarting = false;

@@ -48,30 +48,34 @@ async function startApp(config: object) {
   return { app, port, pidFile, configFile, base };
 }
 
-/** The PID file is rewritten by the process that takes over; wait (bounded) until it names `pid`. */
+/** The PID file is renamed into place by the process that takes over: wait for that event (bounded). */
 async function waitForPidFile(pidFile: string, pid: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
+  const names = () => {
     try {
-      if (Number(fs.readFileSync(pidFile, 'utf8')) === pid) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`the PID file never named ${pid}`);
-}
-
-/** Waits (bounded) until a process that is not our child is gone. */
-async function waitForExit(pid: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    try {
-      process.kill(pid, 0);
+      return Number(fs.readFileSync(pidFile, 'utf8')) === pid;
     } catch {
-      return;
+      return false;
     }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`process ${pid} did not exit`);
+  };
+  if (names()) return;
+  await new Promise<void>((resolve, reject) => {
+    const watcher = fs.watch(path.dirname(pidFile), () => {
+      if (!names()) return;
+      clearTimeout(limit);
+      watcher.close();
+      resolve();
+    });
+    const limit = setTimeout(() => {
+      watcher.close();
+      reject(new Error(`the PID file never named ${pid}`));
+    }, 10_000);
+    // The rename may have landed between the first check and the watch.
+    if (names()) {
+      clearTimeout(limit);
+      watcher.close();
+      resolve();
+    }
+  });
 }
 
 const isRestart = (text: string, from?: number) => (l: Line) =>
@@ -123,7 +127,12 @@ describe('restart() (self-upgrade)', () => {
       const rolled = await app.waitFor(isRestart('restart rolled back', app.pid), 20_000, from);
       expect(String(rolled.msg)).toMatch(reason);
       // A child that listens but never reports ready serves meanwhile; the rollback drains it.
-      await waitForExit(Number(rolled.child));
+      const gone = await app.waitFor(
+        isRestart('restart: the rolled-back process exited', app.pid),
+        20_000,
+        from,
+      );
+      expect(gone.child).toBe(rolled.child);
       const answer = await get(port);
       expect(answer).toMatchObject({ body: 'hello\n', pid: app.pid });
       // Still able to restart afterwards, into fixed code.
