@@ -471,14 +471,39 @@ export class ConnectionTracker {
     }
     const wait = conn.idleSince + this.#opts.idleGrace - now;
     if (wait <= 0) {
-      conn.reaped = true;
-      const socket = conn.socket;
-      // FIN first; destroy once it is flushed, without waiting for the client's own FIN.
-      socket.end(() => socket.destroy());
+      this.#reapAfterPoll(conn);
       return;
     }
     conn.timer = setTimeout(() => this.#scheduleReap(conn), Math.ceil(wait));
     conn.timer.unref();
+  }
+
+  /**
+   * Closes an idle socket, but only after the event loop has polled for I/O once more. Timers (and the
+   * signal or timer that started the drain) run before the poll phase, so after the process was starved
+   * of CPU a socket can look idle while its next request already waits in the kernel's receive buffer:
+   * closing it then would answer that request with a reset (a close with unread data sends RST). The
+   * check phase runs right after the poll phase has read those bytes, so the decision is taken on fresh
+   * information. The immediate is ref'd on purpose: it makes that poll non-blocking and lives one turn.
+   */
+  #reapAfterPoll(conn: Http1Conn | HandshakeConn): void {
+    clearTimeout(conn.timer);
+    conn.timer = undefined;
+    setImmediate(() => {
+      if (conn.reaped || conn.socket.destroyed || this.#conns.get(conn.socket) !== conn) return;
+      if (conn.kind === 'http1') {
+        if (conn.pending.length > 0 || conn.upgraded) return;
+        if (conn.socket.bytesRead > conn.bytesAtIdle) {
+          // A request is on its way after all: it gets a fresh grace, like any socket that turns idle.
+          this.#scheduleReap(conn);
+          return;
+        }
+      }
+      conn.reaped = true;
+      const socket = conn.socket;
+      // FIN first; destroy once it is flushed, without waiting for the client's own FIN.
+      socket.end(() => socket.destroy());
+    });
   }
 
   #closeUpgraded(conn: Http1Conn): void {

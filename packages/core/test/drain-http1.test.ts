@@ -120,6 +120,33 @@ describe('HTTP/1 drain', () => {
     expect(final.sockets.closedAfterResponse).toBe(1);
   });
 
+  it('answers, never resets, a request that reached an idle socket while the process was starved of CPU', async () => {
+    const idleGrace = 100;
+    const { lameduck, port } = await setup((_req, res) => res.end('ok'), { idleGrace, timeout: 20_000 });
+    const conn = await RawConnection.open(port);
+    cleanup.push(() => conn.destroy());
+    conn.get('/first');
+    expect((await conn.response()).status).toBe(200);
+
+    const report = lameduck.shutdown();
+    await once(lameduck, 'drain');
+    // The next request lands in the server's receive buffer at once (loopback), then the event loop is
+    // starved past idleGrace, as on a loaded machine: when it runs again, the reap timer has expired and
+    // timers run before the poll phase that would read the request.
+    conn.get('/reuse');
+    const starvedUntil = performance.now() + idleGrace * 3;
+    while (performance.now() < starvedUntil) {
+      // Busy: no turn of the event loop.
+    }
+    const late = await conn.response();
+    expect(late.status).toBe(503);
+    expect(late.headers.connection).toBe('close');
+    expect(await conn.outcome()).toBe('fin');
+    const final = await report;
+    expect(final.requests.rejected).toBe(1);
+    expect(final.sockets.closedIdle).toBe(0);
+  });
+
   it('serves late requests with Connection: close when lateRequests is "serve"', async () => {
     const { lameduck, port } = await setup((req, res) => res.end(`served ${req.url}`), {
       idleGrace: 60_000,
