@@ -84,7 +84,7 @@ export class Proc {
   }
 
   /** Resolves with the first line (from `from` on) that matches; rejects after `ms` with the output so far. */
-  waitFor(match: (l: Line) => boolean, ms = 20_000, from = 0): Promise<Line> {
+  waitFor(match: (l: Line) => boolean, ms = 60_000, from = 0): Promise<Line> {
     const seen = this.lines.slice(from).find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
