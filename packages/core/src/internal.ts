@@ -6,5 +6,5 @@
 /** The drain is a hand-over: another process accepts on the same listening socket. */
 export const kHandover: unique symbol = Symbol('lameduck.handover');
 
-/** True when the lifecycle owns the process's signals and may exit the process. */
-export const kOwnsExit: unique symbol = Symbol('lameduck.ownsExit');
+/** Exit the process after a hand-over's drain, through the same exit bookkeeping as a signal. */
+export const kExitAfter: unique symbol = Symbol('lameduck.exitAfter');

@@ -19,6 +19,14 @@ function coordinator(): ExitCoordinator {
   return g[key];
 }
 
+/**
+ * Ends the process. The only place the library calls `process.exit`: every caller reaches it through a
+ * lifecycle that owns the signals with `exit` on, or through an explicit `exit: true`.
+ */
+export function exitProcess(code: number): void {
+  process.exit(code);
+}
+
 /** 128 + the signal number: the code a shell reports for a process killed by that signal. */
 export function signalExitCode(signal: NodeJS.Signals): number {
   return 128 + (constants.signals[signal] ?? 0);

@@ -43,18 +43,25 @@ export async function openControl(controlPath: string, keeper: Keeper): Promise<
     });
   });
   // Whoever can connect can reload: the socket is the owner's only (see docs/restart.md, trust model).
+  // The mode comes from the umask in force when bind(2) creates the file. Node binds a unix socket
+  // synchronously inside listen() (outside a cluster worker; `exclusive` keeps it so), so the narrow
+  // umask is restored before anything else of the process can create a file; the chmod after is a
+  // second guard, not the protection.
+  const listening = new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.once('listening', () => {
+      server.removeListener('error', reject);
+      resolve();
+    });
+  });
   const previous = process.umask(0o177);
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(controlPath, () => {
-        server.removeListener('error', reject);
-        resolve();
-      });
-    });
+    server.listen({ path: controlPath, exclusive: true });
   } finally {
     process.umask(previous);
   }
+  await listening;
+  fs.chmodSync(controlPath, 0o600);
   server.unref();
   return server;
 }

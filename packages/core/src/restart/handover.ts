@@ -54,7 +54,8 @@ export interface HandoverState {
   systemd: boolean;
   pidFile: string | undefined;
   restarting: boolean;
-  signalBindings: Set<string>;
+  /** Signal → the function that removes bindRestart()'s listener for it. */
+  signalBindings: Map<string, () => void>;
 }
 
 const stateKey = Symbol.for('lameduck.handover.v1');
@@ -70,9 +71,16 @@ export function handoverState(lameduck: Lameduck): HandoverState {
     systemd: false,
     pidFile: undefined,
     restarting: false,
-    signalBindings: new Set(),
+    signalBindings: new Map(),
   };
   return holder[stateKey];
+}
+
+/** Removes every process-level listener the restart modules installed for this lifecycle (dispose()). */
+export function disposeHandover(lameduck: Lameduck): void {
+  const state = (lameduck as unknown as Record<symbol, HandoverState | undefined>)[stateKey];
+  if (state === undefined) return;
+  for (const remove of [...state.signalBindings.values()]) remove();
 }
 
 interface NormalTarget {

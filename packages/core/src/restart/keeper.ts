@@ -105,6 +105,8 @@ export class Keeper {
   #reloading = false;
   #queued: ((result: ReloadResult) => void)[] = [];
   #reloads = { done: 0, rolledBack: 0 };
+  /** Pending replacements of crashed workers (backoff timers), cancelled by stop(). */
+  readonly #respawns = new Map<NodeJS.Timeout, Generation>();
   #finish: ((code: number) => void) | undefined;
   /** Resolves with the exit code when the keeper has to stop on its own (nothing can serve). */
   readonly fatal: Promise<number>;
@@ -321,7 +323,8 @@ export class Keeper {
     const delay = Math.min(BACKOFF_MIN * 2 ** (failures - 1), BACKOFF_MAX);
     this.#o.log('info', 'worker restart scheduled', { gen: gen.id, slot, inMs: delay, failures });
     gen.respawning++;
-    setTimeout(() => {
+    const timer = setTimeout(() => {
+      this.#respawns.delete(timer);
       gen.respawning--;
       if (this.stopping || gen.state !== 'serving') return;
       const worker = this.#spawnWorker(gen, slot);
@@ -342,6 +345,7 @@ export class Keeper {
       };
       this.#events.on('worker', onReady);
     }, delay);
+    this.#respawns.set(timer, gen);
   }
 
   #checkServing(gen: Generation): void {
@@ -432,6 +436,11 @@ export class Keeper {
     if (!this.stopping) {
       this.#stopping.abort();
       this.#o.log('info', 'stopping: draining every generation', { reason });
+      for (const [timer, gen] of this.#respawns) {
+        clearTimeout(timer);
+        gen.respawning--;
+      }
+      this.#respawns.clear();
       for (const resolve of this.#queued.splice(0))
         resolve({ ok: false, generation: 0, reason: 'the keeper is stopping' });
     }

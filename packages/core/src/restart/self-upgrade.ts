@@ -1,4 +1,4 @@
-import { kHandover, kOwnsExit } from '../internal.js';
+import { kExitAfter, kHandover } from '../internal.js';
 import type { Lameduck } from '../lifecycle.js';
 import { silentLogger, stderrLogger } from '../logger.js';
 import type { LameduckLogger, ShutdownReport } from '../types.js';
@@ -211,7 +211,7 @@ export async function restart(lameduck: Lameduck, options: RestartOptions = {}):
     lameduck[kHandover]();
     const shutdown = lameduck.shutdown('restart');
     // The library exits only for a lifecycle that owns the signals with `exit` on, unless told otherwise.
-    if (options.exit ?? lameduck[kOwnsExit]()) void shutdown.then((report) => process.exit(report.exitCode));
+    lameduck[kExitAfter](shutdown, options.exit);
     return { pid: child.pid ?? 0, readyMs, shutdown };
   } finally {
     state.restarting = false;
@@ -247,7 +247,6 @@ export function bindRestart(lameduck: Lameduck, options: BindRestartOptions = {}
     });
   }
   if (state.signalBindings.has(signal)) return () => {};
-  state.signalBindings.add(signal);
   const log = loggerOf(options);
   const handler = () => {
     restart(lameduck, options).catch((error: Error & { code?: string }) => {
@@ -258,9 +257,12 @@ export function bindRestart(lameduck: Lameduck, options: BindRestartOptions = {}
         log.warn({ signal, code: error.code }, `restart refused: ${error.message}`);
     });
   };
-  process.on(signal, handler);
-  return () => {
-    if (!state.signalBindings.delete(signal)) return;
+  const remove = () => {
+    if (state.signalBindings.get(signal) !== remove) return;
+    state.signalBindings.delete(signal);
     process.removeListener(signal, handler);
   };
+  state.signalBindings.set(signal, remove);
+  process.on(signal, handler);
+  return remove;
 }

@@ -4,8 +4,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLameduck } from '../../src/index.js';
 import { listen } from '../../src/restart/handover.js';
-import { restart } from '../../src/restart/self-upgrade.js';
+import { bindRestart, restart } from '../../src/restart/self-upgrade.js';
 import {
+  appCommand,
   appPath,
   get,
   killAll,
@@ -168,5 +169,39 @@ describe('restart() refusals', () => {
     });
     await report;
     lameduck.dispose();
+  });
+});
+
+describe('restart() in a process whose signals the lifecycle does not own', () => {
+  it('hands over and drains without exiting the process', async () => {
+    const lameduck = createLameduck({ signals: false, logger: false });
+    const server = http.createServer((_req, res) => res.end('old\n'));
+    const address = await listen(lameduck, server, { port: 0, host: '127.0.0.1' }, { autoReady: false });
+    const port = (address as { port: number }).port;
+    const dir = tmpDir();
+    const config = path.join(dir, 'app.json');
+    writeConfig(config, { message: 'new', port, host: '127.0.0.1' });
+    const result = await restart(lameduck, {
+      command: appCommand,
+      env: { ...process.env, APP_CONFIG: config },
+      readyTimeout: 60_000,
+      logger: false,
+    });
+    seenPids.add(result.pid);
+    const report = await result.shutdown;
+    expect(report.reason).toBe('restart');
+    expect(report.exitCode).toBe(0);
+    // Still here: the test process did not exit. The new process answers on the same port.
+    expect(await get(port)).toMatchObject({ body: 'new\n', pid: result.pid });
+    lameduck.dispose();
+  });
+
+  it('dispose() removes the signal listener of bindRestart()', () => {
+    const before = process.listenerCount('SIGUSR2');
+    const lameduck = createLameduck({ signals: false, logger: false });
+    bindRestart(lameduck, { signal: 'SIGUSR2', logger: false });
+    expect(process.listenerCount('SIGUSR2')).toBe(before + 1);
+    lameduck.dispose();
+    expect(process.listenerCount('SIGUSR2')).toBe(before);
   });
 });
