@@ -256,6 +256,83 @@ export function runConformance(factory: ConformanceFactory): void {
       expect(order.filter((o) => o === 'after')).toHaveLength(1);
     });
 
+    /**
+     * A whole drain as a client sees it, started by `begin`: the drain delay serves (readiness 503,
+     * liveness 200, other requests with `Connection: close`), an in-flight request finishes with
+     * `Connection: close`, a request on an open keep-alive socket after the listeners closed gets 503 +
+     * `Connection: close` + `Retry-After`, and the report counts that 503 as rejected, not completed.
+     */
+    async function drainAsAClientSeesIt(h: Harness, begin: () => Promise<unknown>): Promise<void> {
+      const { server, lameduck, controls, connect, slow } = h;
+      // Holds the drain delay open (it lasts as long as the before-drain hooks) until the probes below
+      // are answered: no race with its timer.
+      let letDrain!: () => void;
+      const held = new Promise<void>((resolve) => {
+        letDrain = resolve;
+      });
+      lameduck.onShutdown('hold the drain delay', () => held, { phase: 'beforeDrain', timeout: 60_000 });
+      const keepAlive = await connect();
+      keepAlive.get('/fast');
+      expect((await keepAlive.response()).headers.connection).not.toBe('close');
+      const inFlight = await connect();
+      await slow(inFlight);
+      let listenersClosed = false;
+      lameduck.once('drain', () => {
+        listenersClosed = true;
+      });
+      const started = once(lameduck, 'shutdown');
+      const finished = begin();
+      await started;
+
+      const ready = await fetchOnce(server.url, '/readyz');
+      expect(ready.status).toBe(503);
+      expect(ready.headers.connection).toBe('close');
+      const live = await fetchOnce(server.url, '/livez');
+      expect(live.status).toBe(200);
+      expect(live.headers.connection).toBe('close');
+      const served = await fetchOnce(server.url, '/fast');
+      expect(served).toMatchObject({ status: 200, body: 'fast' });
+      expect(served.headers.connection).toBe('close');
+      // Still in the drain delay: the hook above kept the probes from racing the listeners' close.
+      expect(listenersClosed).toBe(false);
+
+      const drained = once(lameduck, 'drain');
+      letDrain();
+      await drained;
+      const calls = controls.fastCalls;
+      keepAlive.get('/fast');
+      const late = await keepAlive.response();
+      expect(late.status).toBe(503);
+      expect(late.headers).toMatchObject({ connection: 'close', 'retry-after': '7' });
+      expect(controls.fastCalls).toBe(calls);
+      expect(await keepAlive.outcome()).toBe('fin');
+
+      controls.release();
+      const res = await inFlight.response();
+      expect(res).toMatchObject({ status: 200, body: 'slow' });
+      expect(res.headers.connection).toBe('close');
+      expect(await inFlight.outcome()).toBe('fin');
+      await finished;
+      const r = await lameduck.shutdown();
+      // Completed: the slow request, both probes and the request served during the drain delay.
+      expect(r.requests).toMatchObject({ inFlightAtStart: 1, completed: 4, rejected: 1, aborted: 0 });
+      expect(r).toMatchObject({ deadlineReached: false, exitCode: 0 });
+    }
+
+    const drainOptions: LameduckOptions = { drainDelay: 100, idleGrace: 10_000, retryAfter: 7 };
+
+    it('serves the drain delay, then refuses late requests with 503 and Retry-After, counted as rejected', async () => {
+      const h = await start(drainOptions);
+      await drainAsAClientSeesIt(h, () => h.lameduck.shutdown());
+    });
+
+    it("does the same through the framework's own close, with the framework's default options", async (ctx) => {
+      const h = await start(drainOptions);
+      const { nativeClose } = h.server;
+      if (nativeClose === undefined) return ctx.skip();
+      await drainAsAClientSeesIt(h, nativeClose);
+    });
+
     describe('in a child process', () => {
       function child(options?: LameduckOptions) {
         const c = spawnApp(factory, options);

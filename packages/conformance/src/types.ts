@@ -39,8 +39,10 @@ export interface StartedServer {
   /** Closes whatever is left (server, sockets) and disposes a lifecycle the factory created. */
   close(): Promise<void>;
   /**
-   * The framework's own way to stop (`fastify.close()`), which must run the same drain. Leave it out
-   * when the framework has none.
+   * The framework's own way to stop (`fastify.close()`), which must run the same drain, with the same
+   * client-visible answers and report, as `lameduck.shutdown()`. Leave it out when the framework has
+   * none. The suite checks it as users meet it: build the app with the framework's default options
+   * (only `https` for `tls`), never with one that makes the adapter's job easier.
    */
   nativeClose?: () => Promise<void>;
 }

@@ -23,6 +23,11 @@ declare module 'fastify' {
   }
 }
 
+/** avvio's `onClose()`, which Fastify exposes on every instance but leaves out of its types. */
+interface AvvioInstance {
+  onClose(handler: () => Promise<void>): unknown;
+}
+
 /** Options Fastify itself reads from `register()`; they are not lameduck's. */
 const registerOptions = new Set(['prefix', 'logLevel', 'logSerializers']);
 
@@ -64,13 +69,28 @@ const plugin: FastifyPluginAsync<GracefulPluginOptions> = async (fastify, option
     });
   }
 
-  // fastify.close() starts the drain, and Fastify goes on (its server.close(), the app's later
-  // preClose and all onClose hooks) only once the drain is over. Waiting for the `closing` state rather
-  // than the whole shutdown() matters: the after-drain hook below awaits fastify.close() itself.
-  fastify.addHook('preClose', async () => {
+  // fastify.close() drains, and Fastify goes on (its own close step, preClose hooks, server.close(),
+  // onClose hooks) only once the drain is over. Waiting for the `closing` state rather than the whole
+  // shutdown() matters: the after-drain hook below awaits fastify.close() itself.
+  const drain = async () => {
     void lameduck.shutdown('fastify.close');
     await drainDone(lameduck);
+  };
+  // Fastify's own close step first marks its router closing, and with `return503OnClosing` (its
+  // default) the router then answers every request itself, before any hook: 503 without Retry-After,
+  // counted as completed, during the drain delay and for health probes too. So the drain must be over
+  // before that step. Fastify queues the step as an avvio onClose handler when loading ends (fastify.js,
+  // `avvio.once('preReady', …)`), and avvio runs onClose handlers last-registered-first: one queued from
+  // an onReady hook, through avvio's `onClose` on the instance (Fastify's docs rule out addHook there),
+  // runs first. Checked on Fastify 5.0.0 (avvio 9.0.0) and 5.12.8 (avvio 9.3.1); pinned by
+  // fastify.test.ts ("drains before Fastify's own close step"). avvio also puts no timeout on onClose
+  // handlers, whereas `pluginTimeout` bounds each preClose hook.
+  fastify.addHook('onReady', async () => {
+    (fastify as unknown as AvvioInstance).onClose(drain);
   });
+  // An instance closed without ever being ready (so nothing listens and Fastify's 503 reaches no one)
+  // drains here; otherwise the drain is already over by now.
+  fastify.addHook('preClose', drain);
   // A drain started elsewhere (a signal, shutdown()) ends in fastify.close(), so the app's own close
   // hooks run once, after in-flight requests, and before the process exits.
   for (let i = 1; ; i++) {
@@ -87,13 +107,14 @@ const plugin: FastifyPluginAsync<GracefulPluginOptions> = async (fastify, option
  * Graceful shutdown for Fastify 5, made with `fastify-plugin` so it covers the whole instance. Register
  * it first. It decorates `fastify.lameduck`, drains `fastify.server` on SIGTERM/SIGINT (then runs
  * `fastify.close()`, so `preClose`/`onClose` hooks run after in-flight requests finished), and makes
- * `fastify.close()` drain too. Logs through the Fastify logger unless `logger` is given.
+ * `fastify.close()` run the same drain before Fastify closes, with Fastify's default options. Logs
+ * through the Fastify logger unless `logger` is given.
  *
  * @example
  * import Fastify from 'fastify';
  * import { gracefulPlugin } from '@lameduck/fastify';
  *
- * const fastify = Fastify({ logger: true, return503OnClosing: false });
+ * const fastify = Fastify({ logger: true });
  * await fastify.register(gracefulPlugin, { drainDelay: 5000, readinessPath: '/readyz' });
  * fastify.get('/', async () => 'hello');
  * fastify.addHook('onClose', () => pool.end());

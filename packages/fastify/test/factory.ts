@@ -3,7 +3,10 @@ import { type ConformanceFactory, closeServer, urlOf } from '@lameduck/conforman
 import Fastify, { type FastifyHttpOptions } from 'fastify';
 import { gracefulPlugin } from '../src/index.js';
 
-/** Fastify with its defaults (`return503OnClosing` and `forceCloseConnections` left alone). */
+/**
+ * Fastify with its defaults (`return503OnClosing` and `forceCloseConnections` left alone), as the
+ * conformance suite asks: its native-close scenarios check `fastify.close()` the way users meet it.
+ */
 export const fastifyFactory: ConformanceFactory = {
   name: 'fastify 5',
   module: { url: import.meta.url, exportName: 'fastifyFactory' },

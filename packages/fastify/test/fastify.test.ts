@@ -1,5 +1,6 @@
 import { once } from 'node:events';
-import { closeServer, RawConnection, spawnApp, urlOf } from '@lameduck/conformance';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { closeServer, fetchOnce, RawConnection, spawnApp, urlOf } from '@lameduck/conformance';
 import { createLameduck, type Lameduck, type LameduckOptions } from '@lameduck/core';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -117,37 +118,72 @@ describe('@lameduck/fastify', () => {
     expect((await fastify.lameduck.shutdown()).requests.completed).toBe(1);
   });
 
-  describe('late requests after fastify.close()', () => {
-    it("get Fastify's own 503 (no Retry-After) with return503OnClosing left on", async () => {
-      const { fastify, connect } = await start({}, { idleGrace: 10_000 });
-      const conn = await connect();
-      conn.get('/fast');
-      await conn.response();
-      const drained = once(fastify.lameduck, 'drain');
-      const closed = fastify.close();
-      await drained;
-      conn.get('/fast');
-      const res = await conn.response();
-      expect(res.status).toBe(503);
-      expect(res.headers.connection).toBe('close');
-      expect(res.headers['retry-after']).toBeUndefined();
-      await closed;
+  // Pins what src/index.ts relies on in Fastify and avvio: the drain runs in an onClose handler queued
+  // ahead of Fastify's own close step, so Fastify's router is not closing (and answers nothing itself)
+  // until the drain is over, and no preClose hook runs before it, wherever it was registered.
+  it("drains before Fastify's own close step: fastify.close() serves its drain delay with Fastify's defaults", async () => {
+    const fastify = Fastify();
+    const order: string[] = [];
+    fastify.addHook('preClose', async () => void order.push('preClose registered first'));
+    await fastify.register(gracefulPlugin, { ...quiet, drainDelay: 50 });
+    fastify.get('/fast', async () => 'fast');
+    await fastify.listen({ port: 0, host: '127.0.0.1' });
+    let letDrain!: () => void;
+    const held = new Promise<void>((resolve) => {
+      letDrain = resolve;
     });
+    cleanups.push(async () => {
+      letDrain();
+      await closeServer(fastify.server);
+      fastify.lameduck.dispose();
+    });
+    fastify.lameduck.onShutdown('hold', () => held, { phase: 'beforeDrain', timeout: 60_000 });
+    const started = once(fastify.lameduck, 'shutdown');
+    const closed = fastify.close();
+    await started;
+    const res = await fetchOnce(await urlOf(fastify.server), '/fast');
+    expect(res).toMatchObject({ status: 200, body: 'fast' });
+    expect(res.headers.connection).toBe('close');
+    expect(order).toEqual([]);
+    letDrain();
+    await closed;
+    expect(order).toEqual(['preClose registered first']);
+  });
 
-    it("get lameduck's 503 with Retry-After with return503OnClosing: false", async () => {
-      const { fastify, connect } = await start({ return503OnClosing: false }, { idleGrace: 10_000 });
-      const conn = await connect();
-      conn.get('/fast');
-      await conn.response();
-      const drained = once(fastify.lameduck, 'drain');
-      const closed = fastify.close();
-      await drained;
-      conn.get('/fast');
-      const res = await conn.response();
-      expect(res.status).toBe(503);
-      expect(res.headers).toMatchObject({ connection: 'close', 'retry-after': '1' });
-      await closed;
-    });
+  it('lets a drain started by fastify.close() outlast pluginTimeout, which bounds preClose hooks', async () => {
+    const { fastify, release, entered, connect } = await start({ pluginTimeout: 500 });
+    const conn = await connect();
+    conn.get('/slow');
+    await entered;
+    const drained = once(fastify.lameduck, 'drain');
+    const closed = fastify.close();
+    await drained;
+    // Past pluginTimeout on purpose: a lower bound, not a race.
+    await sleep(800);
+    release();
+    expect((await conn.response()).status).toBe(200);
+    await expect(closed).resolves.toBeUndefined();
+    expect((await fastify.lameduck.shutdown()).exitCode).toBe(0);
+  });
+
+  describe('a late request after fastify.close()', () => {
+    for (const serverOptions of [{}, { return503OnClosing: false }]) {
+      it(`gets lameduck's 503 with Retry-After, counted as rejected, with ${JSON.stringify(serverOptions)}`, async () => {
+        const { fastify, connect } = await start(serverOptions, { idleGrace: 10_000 });
+        const conn = await connect();
+        conn.get('/fast');
+        await conn.response();
+        const drained = once(fastify.lameduck, 'drain');
+        const closed = fastify.close();
+        await drained;
+        conn.get('/fast');
+        const res = await conn.response();
+        expect(res.status).toBe(503);
+        expect(res.headers).toMatchObject({ connection: 'close', 'retry-after': '1' });
+        await closed;
+        expect((await fastify.lameduck.shutdown()).requests).toMatchObject({ completed: 0, rejected: 1 });
+      });
+    }
   });
 
   it('shares one lifecycle across two instances', async () => {
