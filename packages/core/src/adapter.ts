@@ -1,5 +1,7 @@
-import { ErrorCodes, LameduckError } from './errors.js';
-import { createLameduck, type Lameduck } from './lifecycle.js';
+import { describeValue } from './describe-value.js';
+import { healthOptionNames, resolveHealthPaths } from './health-options.js';
+import { createLameduck, Lameduck } from './lifecycle.js';
+import { checkKnownKeys, coreOptionNames, invalid, isOptionsObject } from './options.js';
 import type { LameduckOptions } from './types.js';
 
 /**
@@ -12,10 +14,13 @@ export interface AdapterOptions extends LameduckOptions {
    * options cannot be given alongside it: they belong to whoever created it.
    */
   lameduck?: Lameduck;
-  /** Answer readiness probes at this path (200 while ready, 503 from the first moment of shutdown). */
-  readinessPath?: string;
-  /** Answer liveness probes at this path (200 until the shutdown is over). */
-  livenessPath?: string;
+  /**
+   * Answer readiness probes at this path (200 while ready, 503 from the first moment of shutdown).
+   * Omitted or `false`: no route.
+   */
+  readinessPath?: string | false;
+  /** Answer liveness probes at this path (200 until the shutdown is over). Omitted or `false`: no route. */
+  livenessPath?: string | false;
 }
 
 export interface ResolvedAdapterOptions {
@@ -24,15 +29,28 @@ export interface ResolvedAdapterOptions {
   livenessPath: string | undefined;
 }
 
-function checkPath(name: string, value: unknown): string | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !value.startsWith('/')) {
-    throw new LameduckError(
-      ErrorCodes.OPTIONS_INVALID,
-      `Option "${name}" must be a path starting with "/", got ${JSON.stringify(value) ?? String(value)}.`,
-    );
-  }
-  return value;
+/** What the adapters call on a lifecycle; a shared one must have all of it. */
+const lifecycleMethods = [
+  'gate',
+  'attach',
+  'onShutdown',
+  'shutdown',
+  'readiness',
+  'liveness',
+  'signalFor',
+  'on',
+  'off',
+] as const;
+
+/**
+ * The first adapter-used method `value` lacks, or undefined for a lifecycle. A lifecycle from the other
+ * build (ESM next to CommonJS) is an instance of a different class, so `instanceof` alone would refuse a
+ * real one; the methods are what the adapters rely on.
+ */
+function missingMethod(value: object): string | undefined {
+  if (value instanceof Lameduck) return undefined;
+  const v = value as Record<string, unknown>;
+  return lifecycleMethods.find((method) => typeof v[method] !== 'function');
 }
 
 /**
@@ -52,18 +70,28 @@ export function resolveAdapterOptions(
   defaults: LameduckOptions = {},
   ignore: ReadonlySet<string> = new Set(),
 ): ResolvedAdapterOptions {
+  if (options === undefined) options = {};
+  if (!isOptionsObject(options as unknown)) {
+    throw invalid(`The adapter takes an object of options or nothing, got ${describeValue(options)}.`);
+  }
+  // Checked here, not left to the core: its message would list only the core options.
+  checkKnownKeys(options, [...coreOptionNames, 'lameduck', ...healthOptionNames, ...ignore], 'option');
   const { lameduck: shared, readinessPath, livenessPath, ...rest } = options;
   const core = Object.fromEntries(
     Object.entries(rest).filter(([key]) => !ignore.has(key)),
   ) as LameduckOptions;
-  const resolved = {
-    readinessPath: checkPath('readinessPath', readinessPath),
-    livenessPath: checkPath('livenessPath', livenessPath),
-  };
+  const resolved = resolveHealthPaths(readinessPath, livenessPath);
   if (shared !== undefined) {
+    // Refused here, at construction: otherwise every request would answer 500 from a missing method.
+    const missing = typeof shared === 'object' && shared !== null ? missingMethod(shared) : 'gate';
+    if (missing !== undefined) {
+      const lacks = typeof shared === 'object' && shared !== null ? ` (it has no ${missing}() method)` : '';
+      throw invalid(
+        `Option "lameduck" must be a lifecycle made by createLameduck(), got ${describeValue(shared)}${lacks}.`,
+      );
+    }
     if (Object.keys(core).length > 0) {
-      throw new LameduckError(
-        ErrorCodes.OPTIONS_INVALID,
+      throw invalid(
         `Option "lameduck" cannot be combined with core options (${Object.keys(core).join(', ')}); set them where the shared lifecycle is created.`,
       );
     }

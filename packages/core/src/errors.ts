@@ -9,6 +9,8 @@ export const ErrorCodes = {
   ATTACH_NOT_A_SERVER: 'LAMEDUCK_ERR_ATTACH_NOT_A_SERVER',
   /** `attach()` was given a server another lifecycle attached explicitly. */
   ATTACH_OWNED: 'LAMEDUCK_ERR_ATTACH_OWNED',
+  /** `handle()` was given something that is not a request listener function. */
+  HANDLE_NOT_A_LISTENER: 'LAMEDUCK_ERR_HANDLE_NOT_A_LISTENER',
   /** A hook was registered with a bad name, function or options. */
   HOOK_INVALID: 'LAMEDUCK_ERR_HOOK_INVALID',
   /** A hook name was registered twice. */
@@ -21,7 +23,10 @@ export const ErrorCodes = {
   SHUTDOWN: 'LAMEDUCK_ERR_SHUTDOWN',
   /** The drain deadline passed while the request was in flight (the reason of the request's AbortSignal). */
   DRAIN_DEADLINE: 'LAMEDUCK_ERR_DRAIN_DEADLINE',
-  /** The lifecycle was disposed while the request was in flight (the reason of its AbortSignal). */
+  /**
+   * A set-up method (`attach()`, `onShutdown()`, `handle()`, `shutdown()`) was called on a disposed
+   * lifecycle; also the reason of a request's AbortSignal first asked for after `dispose()`.
+   */
   DISPOSED: 'LAMEDUCK_ERR_DISPOSED',
   /** `LISTEN_FDS`, `LISTEN_PID`, `LISTEN_FDNAMES` or `LAMEDUCK_CONTROL_FD` is malformed. */
   LISTEN_ENV_INVALID: 'LAMEDUCK_ERR_LISTEN_ENV_INVALID',

@@ -1,6 +1,9 @@
+import { describeValue } from './describe-value.js';
 import { ErrorCodes, LameduckError } from './errors.js';
-import { checkMs } from './options.js';
+import { checkKnownKeys, invalid, isMs, isOptionsObject } from './options.js';
 import type { HookFn, HookOptions, HookPhase, HookReport } from './types.js';
+
+const hookOptionNames: readonly string[] = ['timeout', 'phase'];
 
 interface Hook {
   name: string;
@@ -19,47 +22,65 @@ export class HookRegistry {
   }
 
   add(name: unknown, fn: unknown, options: HookOptions | undefined): () => void {
-    if (typeof name !== 'string' || name.length === 0) {
-      throw new LameduckError(
-        ErrorCodes.HOOK_INVALID,
-        `A hook name must be a non-empty string, got ${String(name)}.`,
-      );
-    }
-    if (typeof fn !== 'function') {
-      throw new LameduckError(
-        ErrorCodes.HOOK_INVALID,
-        `Hook "${name}" must be a function, got ${typeof fn}.`,
-      );
-    }
-    const phase = options?.phase ?? 'afterDrain';
-    if (phase !== 'beforeDrain' && phase !== 'afterDrain') {
-      throw new LameduckError(
-        ErrorCodes.HOOK_INVALID,
-        `Hook "${name}" has phase ${JSON.stringify(phase)}; the phases are "beforeDrain" and "afterDrain".`,
-      );
-    }
-    let timeout: number;
-    try {
-      timeout = checkMs(`timeout`, options?.timeout ?? this.#defaultTimeout);
-    } catch (err) {
-      throw new LameduckError(
-        ErrorCodes.HOOK_INVALID,
-        `Hook "${name}" timeout must be a number of milliseconds from 0 to 2147483647, got ${String(options?.timeout)}.`,
-        { cause: err },
-      );
-    }
+    const { phase, timeout } = this.#check(name, fn, options);
     if (this.#hooks.some((h) => h.name === name)) {
       throw new LameduckError(
         ErrorCodes.HOOK_DUPLICATE,
-        `A hook named "${name}" is already registered; hook names must be unique so the report can tell them apart.`,
+        `A hook named ${JSON.stringify(name)} is already registered; hook names must be unique so the report can tell them apart.`,
       );
     }
-    const hook: Hook = { name, fn: fn as HookFn, phase, timeout };
+    const hook: Hook = { name: name as string, fn: fn as HookFn, phase, timeout };
     this.#hooks.push(hook);
     return () => {
       const i = this.#hooks.indexOf(hook);
       if (i !== -1) this.#hooks.splice(i, 1);
     };
+  }
+
+  /** Every argument of `onShutdown()`, checked at registration rather than found wrong mid-shutdown. */
+  #check(name: unknown, fn: unknown, options: unknown): { phase: HookPhase; timeout: number } {
+    if (typeof name !== 'string' || name.length === 0) {
+      throw invalid(
+        `onShutdown() takes a hook name (a non-empty string) first, got ${describeValue(name)}.`,
+        ErrorCodes.HOOK_INVALID,
+      );
+    }
+    const hook = `Hook ${JSON.stringify(name)}`;
+    if (typeof fn !== 'function') {
+      throw invalid(
+        `${hook} must be a function (the second argument of onShutdown()), got ${describeValue(fn)}.`,
+        ErrorCodes.HOOK_INVALID,
+      );
+    }
+    if (options === undefined) return { phase: 'afterDrain', timeout: this.#defaultTimeout };
+    if (!isOptionsObject(options)) {
+      throw invalid(
+        `${hook} options must be an object (timeout, phase) or nothing, got ${describeValue(options)}.`,
+        ErrorCodes.HOOK_INVALID,
+      );
+    }
+    checkKnownKeys(
+      options,
+      hookOptionNames,
+      'onShutdown() option',
+      ErrorCodes.HOOK_INVALID,
+      ` for hook ${JSON.stringify(name)}`,
+    );
+    const phase = options.phase === undefined ? 'afterDrain' : options.phase;
+    if (phase !== 'beforeDrain' && phase !== 'afterDrain') {
+      throw invalid(
+        `${hook} option "phase" must be "beforeDrain" or "afterDrain", got ${describeValue(phase)}.`,
+        ErrorCodes.HOOK_INVALID,
+      );
+    }
+    const timeout = options.timeout === undefined ? this.#defaultTimeout : options.timeout;
+    if (!isMs(timeout)) {
+      throw invalid(
+        `${hook} option "timeout" must be a number of milliseconds from 0 to 2147483647, got ${describeValue(timeout)}.`,
+        ErrorCodes.HOOK_INVALID,
+      );
+    }
+    return { phase, timeout };
   }
 
   /** Runs the hooks of one phase in order; never rejects. */

@@ -3,8 +3,10 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { ConnectionTracker } from './connections.js';
+import { describeValue } from './describe-value.js';
 import { ErrorCodes, LameduckError } from './errors.js';
 import { pathOf, sendHealth } from './health.js';
+import { resolveHandleOptions } from './health-options.js';
 import { HookRegistry, since } from './hooks.js';
 import { kHandover, kOwnsExit } from './internal.js';
 import { silentLogger, stderrLogger } from './logger.js';
@@ -183,7 +185,7 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     if (kind === undefined) {
       throw new LameduckError(
         ErrorCodes.ATTACH_NOT_A_SERVER,
-        `attach() takes a node http, https or http2 server, got ${describe(server)}.`,
+        `attach() takes a node http, https or http2 server, got ${describeValue(server)}.`,
       );
     }
     this.#discovering = false;
@@ -228,13 +230,16 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
   }
 
   /**
-   * Starts the graceful shutdown, or returns the one already running. Never rejects.
+   * Starts the graceful shutdown, or returns the one already running. The promise never rejects; the
+   * call throws (synchronously, `LAMEDUCK_ERR_DISPOSED`) only on a disposed lifecycle, which no longer
+   * tracks anything and so has nothing to drain.
    *
    * @example
    * const report = await lameduck.shutdown('deploy');
    * logger.info(report, 'shutdown report');
    */
   shutdown(reason = 'manual'): Promise<ShutdownReport> {
+    this.#assertUsable('shutdown');
     return this.#shutdownFor(reason, undefined);
   }
 
@@ -282,9 +287,16 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
    * @example
    * const server = http.createServer(lameduck.handle(app, { readinessPath: '/readyz', livenessPath: '/livez' }));
    */
-  handle(listener: RequestListener, options: HandleOptions = {}): RequestListener {
-    const readinessPath = options.readinessPath || undefined;
-    const livenessPath = options.livenessPath || undefined;
+  handle(listener: RequestListener, options?: HandleOptions): RequestListener {
+    this.#assertUsable('handle');
+    if (typeof listener !== 'function') {
+      throw new LameduckError(
+        ErrorCodes.HANDLE_NOT_A_LISTENER,
+        `handle() takes a request listener function (req, res) => void, got ${describeValue(listener)}.`,
+      );
+    }
+    // The same validation as the adapters' options: a path that can never match is refused here.
+    const { readinessPath, livenessPath } = resolveHandleOptions(options);
     return (req, res) => {
       if (this.gate(req, res)) return;
       if (readinessPath !== undefined || livenessPath !== undefined) {
@@ -592,13 +604,6 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
 function sleep(ms: number): Promise<void> {
   if (ms <= 0) return Promise.resolve();
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value !== 'object') return typeof value;
-  const name = (value as object).constructor?.name;
-  return name ? `a ${name}` : 'an object';
 }
 
 /**

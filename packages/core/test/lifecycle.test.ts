@@ -44,8 +44,8 @@ describe('options', () => {
     ['retryAfter', 1.5, /"retryAfter" must be false or a whole number of seconds/],
     ['retryAfter', true, /"retryAfter"/],
     ['signals', 'SIGTERM', /"signals" must be false or an array/],
-    ['signals', ['SIGKILL'], /catchable signal names.*"SIGKILL"/],
-    ['signals', ['TERM'], /got "TERM"/],
+    ['signals', ['SIGKILL'], /"signals" lists "SIGKILL", which cannot be caught/],
+    ['signals', ['TERM'], /"signals" lists "TERM", which is not a signal name/],
     ['exit', 'yes', /"exit" must be true or false/],
     ['discover', 1, /"discover" must be true or false/],
     ['logger', console.log, /"logger" must be false or an object with info, warn and error/],
@@ -74,7 +74,7 @@ describe('options', () => {
       'LAMEDUCK_ERR_ATTACH_NOT_A_SERVER',
     );
     const err = codeOf(() => lameduck.attach({} as http.Server));
-    expect(err.message).toBe('attach() takes a node http, https or http2 server, got a Object.');
+    expect(err.message).toBe('attach() takes a node http, https or http2 server, got {}.');
   });
 
   it('attaches a server once, however often it is given', () => {
@@ -165,7 +165,7 @@ describe('hooks', () => {
     expect(codeOf(() => lameduck.onShutdown('', () => {})).code).toBe('LAMEDUCK_ERR_HOOK_INVALID');
     expect(codeOf(() => lameduck.onShutdown('x', 'nope' as never)).code).toBe('LAMEDUCK_ERR_HOOK_INVALID');
     expect(codeOf(() => lameduck.onShutdown('x', () => {}, { phase: 'later' as never })).message).toMatch(
-      /phases are "beforeDrain" and "afterDrain"/,
+      /"phase" must be "beforeDrain" or "afterDrain", got "later"/,
     );
     expect(codeOf(() => lameduck.onShutdown('x', () => {}, { timeout: -5 })).message).toMatch(/timeout/);
     const off = lameduck.onShutdown('x', () => {});

@@ -5,8 +5,8 @@ import { closeServer, listen, RawConnection } from '@lameduck/conformance';
 import { createLameduck, Lameduck, type LameduckOptions } from '@lameduck/core';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
-import { afterEach, describe, expect, it } from 'vitest';
-import { graceful } from '../src/index.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { type GracefulOptions, graceful } from '../src/index.js';
 
 const quiet: LameduckOptions = { signals: false, exit: false, logger: false };
 
@@ -150,26 +150,70 @@ describe.each([
 });
 
 describe('graceful() options', () => {
-  it('rejects core options next to a shared lifecycle', () => {
-    const lameduck = createLameduck(quiet);
-    try {
-      expect(() => graceful({ lameduck, drainDelay: 10 })).toThrow(
-        expect.objectContaining({
-          code: 'LAMEDUCK_ERR_OPTIONS_INVALID',
-          message: expect.stringContaining('drainDelay'),
-        }),
-      );
-    } finally {
-      lameduck.dispose();
-    }
-  });
+  const shared = createLameduck(quiet);
+  afterAll(() => shared.dispose());
+  // [what, options, fragments of the message: the option, the value given, what is allowed]
+  const bad: [string, unknown, string[]][] = [
+    [
+      'core options next to a shared lifecycle',
+      { lameduck: shared, drainDelay: 1000 },
+      ['Option "lameduck" cannot be combined with core options (drainDelay)'],
+    ],
+    [
+      'a readiness path without a slash',
+      { ...quiet, readinessPath: 'readyz' },
+      ['Option "readinessPath" must be a path starting with "/"', 'got "readyz"'],
+    ],
+    ['a liveness path that is a number', { ...quiet, livenessPath: 42 }, ['Option "livenessPath"', 'got 42']],
+    [
+      'a health path with a query string',
+      { ...quiet, readinessPath: '/readyz?x=1' },
+      ['Option "readinessPath"', 'without a query string', 'got "/readyz?x=1"'],
+    ],
+    [
+      'one path for both probes',
+      { ...quiet, readinessPath: '/health', livenessPath: '/health' },
+      ['"readinessPath" and "livenessPath" are both "/health"'],
+    ],
+    [
+      'a lameduck that is not a lifecycle',
+      { lameduck: {} },
+      ['Option "lameduck" must be a lifecycle made by createLameduck(), got {}'],
+    ],
+    ['a lameduck that is null', { lameduck: null }, ['Option "lameduck"', 'got null']],
+    [
+      'a misspelt signal',
+      { ...quiet, signals: ['SIGTREM'] },
+      ['Option "signals" lists "SIGTREM"', 'not a signal name'],
+    ],
+    [
+      'a signal node reserves',
+      { ...quiet, signals: ['SIGUSR1'] },
+      ['Option "signals" lists "SIGUSR1"', 'inspector'],
+    ],
+    ['a bad core option', { ...quiet, timeout: '10s' }, ['Option "timeout"', 'got "10s"']],
+    [
+      'an unknown option, listing every option graceful() takes',
+      { ...quiet, timeOut: 5 },
+      ['Unknown option "timeOut"', 'lameduck', 'livenessPath', 'readinessPath', 'timeout'],
+    ],
+    ['options that are not an object', 'fast', ['takes an object of options or nothing, got "fast"']],
+  ];
+  for (const [what, options, fragments] of bad) {
+    it(`rejects ${what}`, () => {
+      let error: unknown;
+      try {
+        graceful(options as GracefulOptions);
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toMatchObject({ code: 'LAMEDUCK_ERR_OPTIONS_INVALID' });
+      for (const fragment of fragments) expect((error as Error).message).toContain(fragment);
+    });
+  }
 
-  it('rejects a health path that does not start with a slash', () => {
-    expect(() => graceful({ ...quiet, livenessPath: 42 as unknown as string })).toThrow(
-      expect.objectContaining({
-        code: 'LAMEDUCK_ERR_OPTIONS_INVALID',
-        message: expect.stringContaining('livenessPath'),
-      }),
-    );
+  it('takes false for "no health route"', () => {
+    const lifecycle = graceful({ ...quiet, readinessPath: false, livenessPath: false });
+    lifecycle.lameduck.dispose();
   });
 });
