@@ -8,10 +8,11 @@ import { ErrorCodes, LameduckError } from './errors.js';
 import { pathOf, sendHealth } from './health.js';
 import { resolveHandleOptions } from './health-options.js';
 import { HookRegistry, since } from './hooks.js';
-import { kHandover, kOwnsExit } from './internal.js';
+import { kExitAfter, kHandover } from './internal.js';
 import { silentLogger, stderrLogger } from './logger.js';
 import { type ResolvedOptions, resolveOptions } from './options.js';
 import {
+  disposeHandover,
   type ListenOptions,
   type ListenTarget,
   listen as listenOn,
@@ -28,7 +29,7 @@ import {
   setOwnership,
   wireServer,
 } from './servers.js';
-import { installSignals, type SignalBinding, signalExitCode } from './signals.js';
+import { exitProcess, installSignals, type SignalBinding, signalExitCode } from './signals.js';
 import type {
   AnyRequest,
   AnyServer,
@@ -317,6 +318,7 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     this.#disposed = true;
     this.#unsubscribeAll();
     this.#signals?.remove();
+    disposeHandover(this);
     for (const server of [...this.#servers.keys()]) this.#release(server);
     this.#tracker.dispose();
   }
@@ -401,7 +403,7 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     }
     if (signal !== undefined && this.#signals !== undefined) {
       const signals = this.#signals;
-      const exit = this.#opts.exit ? (code: number) => process.exit(code) : undefined;
+      const exit = this.#opts.exit ? exitProcess : undefined;
       void this.#shutdown.then((report) => signals.finished(report.exitCode, exit));
     }
     return this.#shutdown;
@@ -411,7 +413,7 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     const exitCode = signalExitCode(signal);
     this.#log.warn({ signal, exitCode }, 'second signal: exiting now without finishing the drain');
     this.emit('forceExit', { signal, exitCode });
-    if (this.#opts.exit) process.exit(exitCode);
+    if (this.#opts.exit) exitProcess(exitCode);
   }
 
   async #run(reason: string, signal: NodeJS.Signals | undefined): Promise<ShutdownReport> {
@@ -485,9 +487,16 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
         new LameduckError(ErrorCodes.DRAIN_DEADLINE, `The drain deadline of ${opts.timeout} ms passed.`),
       );
       for (const server of this.#servers.keys()) closeAllConnections(server);
-      // Destroyed sockets close on the next turns of the event loop; anything node still holds is not
-      // worth waiting for past a short bound.
-      await Promise.race([done, sleep(1_000)]);
+      // Every connection is destroyed now; their 'close' events arrive within a turn or two of the event
+      // loop, and `done` resolves with the last. The bound only matters when something never closes (a
+      // socket node keeps that lameduck cannot see): the report must still come, so the whole drain is
+      // at most `timeout` + FORCE_SETTLE_MS, which the README's exit-time budget includes.
+      if ((await Promise.race([done, sleep(FORCE_SETTLE_MS).then(() => 'bound' as const)])) === 'bound') {
+        this.#log.warn(
+          { inFlight: tracker.inFlight, sockets: tracker.openConnections, ms: FORCE_SETTLE_MS },
+          'connections still open after being destroyed; reporting without them',
+        );
+      }
     }
     clearTimeout(deadlineTimer);
     this.#checkDone = undefined;
@@ -551,9 +560,20 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     this.#tracker.serveLateRequests();
   }
 
-  /** Internal (./restart/): whether this lifecycle may exit the process. */
-  [kOwnsExit](): boolean {
-    return this.#signals !== undefined && this.#opts.exit;
+  /**
+   * Internal (./restart/): exit once this shutdown (a hand-over's) is over, when `exit` asks for it or,
+   * left undefined, when this lifecycle owns the signals with `exit` on. A lifecycle that owns signals
+   * goes through the exit bookkeeping of signals.ts, so the process still waits for every other
+   * signal-owning lifecycle, exactly as after a signal.
+   */
+  [kExitAfter](shutdown: Promise<ShutdownReport>, exit: boolean | undefined): void {
+    const owns = this.#signals !== undefined && this.#opts.exit;
+    if (!(exit ?? owns)) return;
+    const signals = this.#signals;
+    void shutdown.then((report) => {
+      if (signals !== undefined) signals.finished(report.exitCode, exitProcess);
+      else exitProcess(report.exitCode);
+    });
   }
 
   /**
@@ -600,6 +620,13 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
   }
   // ── End of the restart block. ─────────────────────────────────────────────────────────────────────
 }
+
+/**
+ * How long the drain waits, after destroying what was left at the deadline, for those connections to
+ * report that they closed. Destroyed sockets close in microseconds; this is a bound for the pathological
+ * case, not a delay anyone normally sees.
+ */
+const FORCE_SETTLE_MS = 1_000;
 
 function sleep(ms: number): Promise<void> {
   if (ms <= 0) return Promise.resolve();
