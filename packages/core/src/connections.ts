@@ -92,6 +92,25 @@ const rejectBody = JSON.stringify({
   message: 'The server is shutting down; retry the request.',
 });
 
+/**
+ * Node's own bookkeeping on an HTTP/1 socket: `_httpMessage` is the response being written (node's
+ * `closeIdleConnections()` relies on it too), `parser.incoming` the last request parsed.
+ */
+type MessageSocket = Socket & {
+  _httpMessage?: ServerResponse | null;
+  parser?: { incoming?: IncomingMessage | null } | null;
+};
+
+/** The response node is writing on this socket when it is unfinished and not tracked yet. */
+function activeResponse(
+  socket: Socket,
+  tracked: WeakMap<object, unknown>,
+): (ServerResponse & { req: IncomingMessage }) | undefined {
+  const res = (socket as MessageSocket)._httpMessage;
+  if (res == null || res.writableFinished || res.req === undefined || tracked.has(res.req)) return undefined;
+  return res as ServerResponse & { req: IncomingMessage };
+}
+
 function handshakeKey(socket: Socket): string | undefined {
   return socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}|${socket.remotePort}`;
 }
@@ -147,8 +166,18 @@ export class ConnectionTracker {
     return this.#mode;
   }
 
+  /**
+   * Requests in flight. While serving, the request being answered on each HTTP/1 socket is not tracked
+   * (that would cost every request something); node knows it as the socket's current response, so it is
+   * counted from there on demand.
+   */
   get inFlight(): number {
-    return this.#inFlight;
+    if (this.#mode !== 'serving') return this.#inFlight;
+    let untracked = 0;
+    for (const conn of this.#conns.values()) {
+      if (conn.kind === 'http1' && activeResponse(conn.socket, this.#requests) !== undefined) untracked++;
+    }
+    return this.#inFlight + untracked;
   }
 
   get openConnections(): number {
@@ -214,17 +243,44 @@ export class ConnectionTracker {
     if (!http2) this.trackSocket(tlsSocket);
   }
 
-  /** An HTTP/1 request starts (published before any 'request' listener runs). */
+  /**
+   * An HTTP/1 request starts. From the drain's first moment this is called for every request (the
+   * lifecycle subscribes to node's `http.server.request.start`, published before any 'request'
+   * listener runs). Idempotent.
+   */
   onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const socket = req.socket as Socket;
+    if (this.#requests.has(req)) return;
+    const conn = this.#http1Conn(req.socket as Socket);
+    if (conn === undefined) return;
+    clearTimeout(conn.timer);
+    conn.timer = undefined;
+    conn.pending.push(this.#newRecord(req, res, conn));
+    if (this.#mode !== 'serving') this.#markClose(conn);
+  }
+
+  /**
+   * The server's 'request' event while serving: the per-request hot path, so it does nothing for the
+   * usual request, which node answers on its socket at once (the drain finds it there when it starts).
+   * A pipelined request whose response node queues behind the one being written is remembered: once
+   * the drain starts, nothing else leads to that response, and it may be the one that must carry
+   * `Connection: close`.
+   */
+  onServingRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#mode !== 'serving' || (req.socket as MessageSocket)._httpMessage === res) return;
+    this.onRequest(req, res);
+  }
+
+  #http1Conn(socket: Socket): Http1Conn | undefined {
     let conn = this.#conns.get(socket);
     if (conn === undefined || conn.kind !== 'http1') {
       this.trackSocket(socket);
       conn = this.#conns.get(socket);
-      if (conn === undefined || conn.kind !== 'http1') return;
+      if (conn === undefined || conn.kind !== 'http1') return undefined;
     }
-    clearTimeout(conn.timer);
-    conn.timer = undefined;
+    return conn;
+  }
+
+  #newRecord(req: IncomingMessage, res: ServerResponse, conn: Http1Conn): RequestRecord {
     const record: RequestRecord = {
       req,
       res,
@@ -236,11 +292,23 @@ export class ConnectionTracker {
       rejected: false,
       done: false,
     };
-    conn.pending.push(record);
     this.#requests.set(req, record);
     this.#inFlight++;
     res.once('close', () => this.#finishRequest(record));
-    if (this.#mode !== 'serving') this.#markClose(conn);
+    return record;
+  }
+
+  /**
+   * Starts tracking the response node is writing on this socket, if it is not tracked yet: at the
+   * drain's start for every socket, and after each response for the one node takes from its pipelining
+   * queue next. It goes first: node answers it before anything queued behind it.
+   */
+  #adoptActive(conn: Http1Conn): RequestRecord | undefined {
+    const res = activeResponse(conn.socket, this.#requests);
+    if (res === undefined) return undefined;
+    const record = this.#newRecord(res.req, res, conn);
+    conn.pending.unshift(record);
+    return record;
   }
 
   /**
@@ -306,7 +374,13 @@ export class ConnectionTracker {
   /** The AbortSignal of a request: it fires when the drain deadline passes while the request runs. */
   signalFor(request: AnyRequest): AbortSignal {
     const key = 'stream' in request && request.stream !== undefined ? request.stream : request;
-    const record = this.#requests.get(key);
+    let record = this.#requests.get(key);
+    if (record === undefined && key === request) {
+      // An HTTP/1 request being answered while serving is not tracked until someone asks for its signal.
+      const socket = (request as IncomingMessage).socket as MessageSocket | null;
+      const conn = socket ? this.#conns.get(socket) : undefined;
+      if (conn?.kind === 'http1' && socket?._httpMessage?.req === request) record = this.#adoptActive(conn);
+    }
     if (record === undefined) return new AbortController().signal;
     if (record.controller === undefined) {
       record.controller = new AbortController();
@@ -325,8 +399,10 @@ export class ConnectionTracker {
     if (this.#mode !== 'serving') return;
     this.#mode = 'closing';
     this.#forEachConn((conn) => {
-      if (conn.kind === 'http1') this.#markClose(conn);
-      else if (conn.kind === 'http2') this.#goaway(conn);
+      if (conn.kind === 'http1') {
+        this.#adoptActive(conn);
+        this.#markClose(conn);
+      } else if (conn.kind === 'http2') this.#goaway(conn);
     });
   }
 
@@ -399,6 +475,10 @@ export class ConnectionTracker {
   #markClose(conn: Http1Conn): void {
     const last = conn.pending.at(-1);
     if (last === undefined || last.doomed || last.res.headersSent) return;
+    // A request parsed after the last tracked one is queued behind it (pipelined while serving, before
+    // tracking began): closing after `last` would drop it. It gets the mark when it comes up.
+    const parsed = (conn.socket as MessageSocket).parser?.incoming;
+    if (parsed != null && parsed !== last.req && !this.#requests.has(parsed)) return;
     for (const r of conn.pending) {
       if (r !== last && r.markedByUs && !r.res.headersSent) {
         r.res.removeHeader('connection');
@@ -440,6 +520,8 @@ export class ConnectionTracker {
     const i = conn.pending.indexOf(record);
     if (i !== -1) conn.pending.splice(i, 1);
     this.#inFlight--;
+    // Node has just handed the socket to the next queued response, if there is one.
+    if (this.#mode !== 'serving' && !conn.socket.destroyed) this.#adoptActive(conn);
     if (this.#countDuringShutdown) {
       if (record.rejected || record.doomed) this.stats.rejected++;
       else if (record.res.writableFinished) this.stats.completed++;

@@ -112,10 +112,8 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     });
     this.#discovering = this.#opts.discover;
 
-    this.#subscribe('http.server.request.start', (message) => {
-      const m = message as RequestStartMessage;
-      if (this.#owns(m.server, m.socket)) this.#tracker.onRequest(m.request, m.response);
-    });
+    // Nothing is subscribed per request while serving: the drain learns what is in flight from node's
+    // own bookkeeping when it starts (see #run), so serving costs what it costs without lameduck.
     if (this.#discovering) {
       this.#subscribe('net.server.socket', (message) => {
         const socket = (message as { socket: Socket }).socket;
@@ -189,7 +187,11 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
         `attach() takes a node http, https or http2 server, got ${describeValue(server)}.`,
       );
     }
-    this.#discovering = false;
+    if (this.#discovering) {
+      // Discovery is over: its per-connection channel goes, and the servers it found stay attached.
+      this.#discovering = false;
+      this.#unsubscribeAll();
+    }
     const owner = ownershipOf(server);
     if (owner !== undefined && owner.id !== this.#id) {
       if (owner.explicit) {
@@ -452,6 +454,12 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     const delayStart = performance.now();
     // From the first moment, every response closes its connection, even with no drain delay: a
     // response that finishes before the listeners close must not invite the client back.
+    // From now on every request is tracked, through the channel node publishes before any 'request'
+    // listener runs; the ones already in flight are taken from their sockets by enterClosing().
+    this.#subscribe('http.server.request.start', (message) => {
+      const m = message as RequestStartMessage;
+      if (this.#owns(m.server, m.socket)) tracker.onRequest(m.request, m.response);
+    });
     tracker.enterClosing();
     if (opts.drainDelay > 0) {
       this.#log.info({ ms: opts.drainDelay }, 'drain delay: serving with Connection: close');

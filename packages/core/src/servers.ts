@@ -47,8 +47,9 @@ export function wireServer(server: AnyServer, kind: ServerKind, tracker: Connect
   // biome-ignore lint/suspicious/noExplicitAny: node's listener signatures differ per event
   type Listener = (...args: any[]) => void;
   const listeners: [string, Listener][] = [];
-  const on = (event: string, fn: Listener) => {
-    server.on(event, fn);
+  const on = (event: string, fn: Listener, first = false) => {
+    if (first) server.prependListener(event, fn);
+    else server.on(event, fn);
     listeners.push([event, fn]);
   };
 
@@ -59,6 +60,15 @@ export function wireServer(server: AnyServer, kind: ServerKind, tracker: Connect
   }
   if (kind === 'http2' || kind === 'http2-secure') {
     on('session', (session: Http2Session) => tracker.trackSession(session));
+  }
+  if (kind === 'http' || kind === 'https') {
+    // Before the application's listener, which may answer at once: a pipelined request is noted while
+    // its response is still queued (the tracker does nothing for any other request while serving).
+    on(
+      'request',
+      (req: http.IncomingMessage, res: http.ServerResponse) => tracker.onServingRequest(req, res),
+      true,
+    );
   }
 
   // An 'upgrade' listener changes what node does with an Upgrade request (without one, it is served as

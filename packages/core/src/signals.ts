@@ -1,22 +1,64 @@
 import { constants } from 'node:os';
 
 /**
- * Process-wide bookkeeping shared by every lifecycle that owns signals, so that with several of them
- * the process exits when the last one is done (not when the first is), with the worst exit code. It
- * lives on `globalThis` under a registered symbol so that the ESM and CommonJS copies share it.
+ * Process-wide state shared by every lifecycle that owns signals. It lives on `globalThis` under a
+ * registered symbol so that the ESM and CommonJS copies of this package share it, and it is the only
+ * process-global state of the package besides the per-server owner mark (servers.ts):
+ * - the exit bookkeeping: with several such lifecycles the process exits when the last one is done
+ *   (not when the first is), with the worst exit code;
+ * - one process listener per signal, whatever the number of lifecycles, dispatching to each of them in
+ *   the order they were created (fifty apps built in one test process add no listeners to `process`
+ *   and no MaxListenersExceededWarning).
  */
-interface ExitCoordinator {
+interface ProcessSignals {
   pending: Set<object>;
   worst: number;
   exit: ((code: number) => void) | undefined;
+  dispatchers: Map<NodeJS.Signals, Dispatcher>;
 }
 
-const key = Symbol.for('lameduck.exitCoordinator.v1');
+interface Dispatcher {
+  listener: (signal: NodeJS.Signals) => void;
+  targets: Set<(signal: NodeJS.Signals) => void>;
+}
 
-function coordinator(): ExitCoordinator {
-  const g = globalThis as unknown as Record<symbol, ExitCoordinator | undefined>;
-  g[key] ??= { pending: new Set(), worst: 0, exit: undefined };
+const key = Symbol.for('lameduck.processSignals.v2');
+
+function processSignals(): ProcessSignals {
+  const g = globalThis as unknown as Record<symbol, ProcessSignals | undefined>;
+  g[key] ??= { pending: new Set(), worst: 0, exit: undefined, dispatchers: new Map() };
   return g[key];
+}
+
+function listen(
+  state: ProcessSignals,
+  signal: NodeJS.Signals,
+  target: (signal: NodeJS.Signals) => void,
+): void {
+  let d = state.dispatchers.get(signal);
+  if (d === undefined) {
+    const targets = new Set<(signal: NodeJS.Signals) => void>();
+    d = {
+      targets,
+      listener: (received) => {
+        for (const t of [...targets]) t(received);
+      },
+    };
+    state.dispatchers.set(signal, d);
+    process.on(signal, d.listener);
+  }
+  d.targets.add(target);
+}
+
+function unlisten(
+  state: ProcessSignals,
+  signal: NodeJS.Signals,
+  target: (signal: NodeJS.Signals) => void,
+): void {
+  const d = state.dispatchers.get(signal);
+  if (d === undefined || !d.targets.delete(target) || d.targets.size > 0) return;
+  process.removeListener(signal, d.listener);
+  state.dispatchers.delete(signal);
 }
 
 /**
@@ -44,7 +86,7 @@ export interface SignalBinding {
 }
 
 /**
- * Installs one listener per signal. The first signal calls `onFirst`; any later one calls `onSecond`
+ * Listens for these signals (through the one process listener per signal). The first signal calls `onFirst`; any later one calls `onSecond`
  * (the escape hatch when a drain hangs).
  */
 export function installSignals(
@@ -63,8 +105,8 @@ export function installSignals(
       onSecond(signal);
     }
   };
-  for (const s of signals) process.on(s, handler);
-  const c = coordinator();
+  const c = processSignals();
+  for (const s of signals) listen(c, s, handler);
   c.pending.add(id);
   return {
     get received() {
@@ -73,7 +115,7 @@ export function installSignals(
     remove() {
       if (!installed) return;
       installed = false;
-      for (const s of signals) process.removeListener(s, handler);
+      for (const s of signals) unlisten(c, s, handler);
       c.pending.delete(id);
     },
     finished(exitCode, exit) {
