@@ -25,6 +25,8 @@ interface RequestRecord {
   /** We set `Connection: close` on this response (as opposed to the application). */
   markedByUs: boolean;
   rejected: boolean;
+  /** Its response had not left the process when the deadline destroyed the socket. */
+  cut: boolean;
   done: boolean;
 }
 
@@ -290,6 +292,7 @@ export class ConnectionTracker {
       doomed: conn.pending.some((r) => r.res.headersSent && announcesClose(r.res)),
       markedByUs: false,
       rejected: false,
+      cut: false,
       done: false,
     };
     this.#requests.set(req, record);
@@ -445,6 +448,9 @@ export class ConnectionTracker {
           // Already closing cleanly after its last response (or an answer to the abort): let it.
           if (conn.kind === 'http1' && conn.pending.length === 0 && conn.socket.writableEnded) return;
           conn.forced = true;
+          // destroy() cancels node's queued writes, and node still emits 'finish' for them (the write
+          // callback runs without `_hadError`): decide now which responses were cut.
+          if (conn.kind === 'http1') for (const r of conn.pending) r.cut = !r.res.writableFinished;
           if (conn.kind === 'http2') conn.session.destroy();
           else conn.socket.destroy();
         });
@@ -524,6 +530,7 @@ export class ConnectionTracker {
     if (this.#mode !== 'serving' && !conn.socket.destroyed) this.#adoptActive(conn);
     if (this.#countDuringShutdown) {
       if (record.rejected || record.doomed) this.stats.rejected++;
+      else if (record.cut) this.stats.aborted++;
       else if (record.res.writableFinished) this.stats.completed++;
       else if (conn.forced) this.stats.aborted++;
       else this.stats.disconnected++;
