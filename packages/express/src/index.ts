@@ -46,6 +46,8 @@ export interface GracefulMiddleware {
  */
 export function graceful(options: GracefulOptions = {}): GracefulMiddleware {
   const { lameduck, readinessPath, livenessPath } = resolveAdapterOptions(options);
+  // Without probe routes the middleware reads nothing of the request while serving.
+  const probes = readinessPath !== undefined || livenessPath !== undefined;
 
   const middleware = function lameduckMiddleware(
     req: Request,
@@ -54,10 +56,12 @@ export function graceful(options: GracefulOptions = {}): GracefulMiddleware {
   ) {
     // lameduck answered (or must drop) this request: the rest of the chain must not run.
     if (lameduck.gate(req, res)) return;
-    // `req.path` is relative to where the middleware is mounted, as Express paths are.
-    const path = req.path;
-    if (path !== undefined && path === readinessPath) return lameduck.readiness(req, res);
-    if (path !== undefined && path === livenessPath) return lameduck.liveness(req, res);
+    if (probes) {
+      // `req.path` is relative to where the middleware is mounted, as Express paths are.
+      const path = req.path;
+      if (path !== undefined && path === readinessPath) return lameduck.readiness(req, res);
+      if (path !== undefined && path === livenessPath) return lameduck.liveness(req, res);
+    }
     next();
   };
   return Object.defineProperty(middleware, 'lameduck', {

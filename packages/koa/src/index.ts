@@ -61,29 +61,40 @@ export interface GracefulMiddleware {
 export function graceful(options: GracefulOptions = {}): GracefulMiddleware {
   const { lameduck, readinessPath, livenessPath } = resolveAdapterOptions(options);
 
-  const middleware = async function lameduckMiddleware(ctx: KoaContextLike, next: () => Promise<unknown>) {
+  // Without probe routes the middleware reads nothing of the request while serving.
+  const probes = readinessPath !== undefined || livenessPath !== undefined;
+  // Koa's default error handler removes every header before answering, `Connection: close` included;
+  // an error answered during the drain must still close its connection (RFC 9112 §9.6).
+  const keepClose = (err: unknown) => {
+    if (!lameduck.isReady && typeof err === 'object' && err !== null) {
+      const e = err as { headers?: Record<string, string> };
+      e.headers = { ...e.headers, Connection: 'close' };
+    }
+    throw err;
+  };
+
+  const done = Promise.resolve();
+  // Not an async function: it returns the chain's own promise, with one rejection handler attached and
+  // no extra promise of its own for the usual request.
+  const middleware = function lameduckMiddleware(
+    ctx: KoaContextLike,
+    next: () => Promise<unknown>,
+  ): Promise<void> {
     // lameduck answered (or must drop) this request: stop the chain and keep Koa from writing.
     if (lameduck.gate(ctx.req, ctx.res)) {
       ctx.respond = false;
-      return;
+      return done;
     }
-    if (ctx.path === readinessPath || ctx.path === livenessPath) {
-      ctx.respond = false;
-      return ctx.path === readinessPath
-        ? lameduck.readiness(ctx.req, ctx.res)
-        : lameduck.liveness(ctx.req, ctx.res);
-    }
-    try {
-      await next();
-    } catch (err) {
-      // Koa's default error handler removes every header before answering, `Connection: close`
-      // included; an error answered during the drain must still close its connection (RFC 9112 §9.6).
-      if (!lameduck.isReady && typeof err === 'object' && err !== null) {
-        const e = err as { headers?: Record<string, string> };
-        e.headers = { ...e.headers, Connection: 'close' };
+    if (probes) {
+      const path = ctx.path;
+      if (path === readinessPath || path === livenessPath) {
+        ctx.respond = false;
+        if (path === readinessPath) lameduck.readiness(ctx.req, ctx.res);
+        else lameduck.liveness(ctx.req, ctx.res);
+        return done;
       }
-      throw err;
     }
+    return next().catch(keepClose) as Promise<void>;
   };
   return Object.defineProperty(middleware, 'lameduck', {
     value: lameduck,
