@@ -612,6 +612,7 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
    * await lameduck.ready();
    */
   ready(options?: ReadyOptions): Promise<void> {
+    this.#assertUsable('ready');
     return reportReady(this, options);
   }
 
@@ -624,6 +625,7 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
    * process.on('SIGUSR2', () => { lameduck.restart().catch((err) => logger.error(err, 'restart rolled back')) });
    */
   restart(options?: RestartOptions): Promise<RestartResult> {
+    this.#assertUsable('restart');
     return selfUpgrade(this, options);
   }
   // ── End of the restart block. ─────────────────────────────────────────────────────────────────────

@@ -53,6 +53,14 @@ describe('@lameduck/fastify', () => {
     return { fastify, order, release, entered, connect };
   }
 
+  it('closes cleanly when its lifecycle was disposed first (a test cleanup order)', async () => {
+    const fastify = Fastify();
+    await fastify.register(gracefulPlugin, quiet);
+    await fastify.listen({ port: 0, host: '127.0.0.1' });
+    fastify.lameduck.dispose();
+    await expect(fastify.close()).resolves.toBeUndefined();
+  });
+
   it('registers as @lameduck/fastify and decorates the instance with its lifecycle', async () => {
     const fastify = Fastify();
     await fastify.register(gracefulPlugin, quiet);

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { describeValue } from '../describe-value.js';
 import { kHandover } from '../internal.js';
 import type { Lameduck } from '../lifecycle.js';
 import type { AnyServer } from '../types.js';
@@ -93,7 +94,7 @@ interface NormalTarget {
 function invalidTarget(target: unknown): Error {
   return restartError(
     RestartErrorCodes.LISTEN_TARGET_INVALID,
-    `listen() takes a port (0–65535), a socket name, or { port, host } / { path } / { name }, got ${JSON.stringify(target) ?? typeof target}.`,
+    `listen() takes a port (0–65535), a socket name, or { port, host } / { path } / { name }, got ${describeValue(target)}.`,
   );
 }
 

@@ -1,3 +1,4 @@
+import { describeValue } from '../describe-value.js';
 import { kExitAfter, kHandover } from '../internal.js';
 import type { Lameduck } from '../lifecycle.js';
 import { silentLogger, stderrLogger } from '../logger.js';
@@ -51,7 +52,7 @@ function checkMs(name: string, value: unknown, fallback: number): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 2_147_483_647) {
     throw restartError(
       RestartErrorCodes.RESTART_OPTIONS_INVALID,
-      `Restart option "${name}" must be a number of milliseconds from 0 to 2147483647, got ${JSON.stringify(value)}.`,
+      `Restart option "${name}" must be a number of milliseconds from 0 to 2147483647, got ${describeValue(value)}.`,
     );
   }
   return value;
@@ -232,7 +233,7 @@ export function bindRestart(lameduck: Lameduck, options: BindRestartOptions = {}
   if (signal !== 'SIGHUP' && signal !== 'SIGUSR2') {
     throw restartError(
       RestartErrorCodes.RESTART_OPTIONS_INVALID,
-      `Restart option "signal" must be "SIGHUP" or "SIGUSR2", got ${JSON.stringify(signal)}.`,
+      `Restart option "signal" must be "SIGHUP" or "SIGUSR2", got ${describeValue(signal)}.`,
     );
   }
   checkMs('readyTimeout', options.readyTimeout, 0);
