@@ -70,6 +70,17 @@ export function wireServer(server: AnyServer, kind: ServerKind, tracker: Connect
       true,
     );
   }
+  if (kind === 'http2-secure') {
+    // With `allowHTTP1`, node serves HTTP/1 connections with its http code, which emits the same
+    // 'request' (HTTP/2 streams arrive there too: they are tracked through their session instead).
+    on(
+      'request',
+      (req: http.IncomingMessage, res: http.ServerResponse) => {
+        if (req.httpVersionMajor === 1) tracker.onServingRequest(req, res);
+      },
+      true,
+    );
+  }
 
   // An 'upgrade' listener changes what node does with an Upgrade request (without one, it is served as
   // a plain request), so ours exists only while the application has one of its own.

@@ -1,10 +1,12 @@
 // Drain bugs found by the chaos suite (packages/chaos), each reduced to one deterministic case.
 import { once } from 'node:events';
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
+import tls from 'node:tls';
 import { createLameduck } from '@lameduck/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listen } from './helpers.js';
+import { countdown, listen, tlsFixture } from './helpers.js';
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -48,5 +50,39 @@ describe('chaos regressions', () => {
     expect(report.deadlineReached).toBe(true);
     expect(report.requests).toMatchObject({ completed: 0, aborted: 1 });
     expect(report.sockets.forced).toBe(1);
+  });
+
+  // chaos seed 3, trial 4 (fastify with `http2: true, https: { allowHTTP1: true }`): HTTP/1 requests
+  // pipelined while serving were not noted, so the drain saw only the first; at the deadline the report
+  // counted one aborted request where the client lost three.
+  it('tracks HTTP/1 requests pipelined on an HTTP/2 server with allowHTTP1', async () => {
+    const lameduck = createLameduck({ signals: false, exit: false, logger: false, timeout: 200 });
+    const arrived = countdown(3);
+    const server = http2.createSecureServer({ ...tlsFixture, allowHTTP1: true }, (req, res) => {
+      arrived.tick();
+      // Held past the deadline: each response is in flight when the drain starts.
+      res.setHeader('Content-Type', 'text/plain');
+      res.write('started');
+    });
+    lameduck.attach(server);
+    const port = await listen(server);
+    cleanup.push(() => {
+      lameduck.dispose();
+      server.close();
+    });
+
+    const client = tls.connect({
+      port,
+      host: '127.0.0.1',
+      rejectUnauthorized: false,
+      ALPNProtocols: ['http/1.1'],
+    });
+    cleanup.push(() => client.destroy());
+    await once(client, 'secureConnect');
+    client.write('GET /1 HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(3));
+    await arrived.done;
+
+    const report = await lameduck.shutdown();
+    expect(report.requests).toMatchObject({ inFlightAtStart: 3, completed: 0, aborted: 3 });
   });
 });
