@@ -94,7 +94,8 @@ export function wireServer(server: AnyServer, kind: ServerKind, tracker: Connect
   const onNewListener = (event: string | symbol) => {
     if (event === 'upgrade') queueMicrotask(syncUpgrade);
   };
-  if (kind === 'http' || kind === 'https') {
+  // http2 servers with `allowHTTP1` upgrade HTTP/1 connections through node's http code as well.
+  if (kind === 'http' || kind === 'https' || kind === 'http2-secure') {
     on('newListener', onNewListener);
     on('removeListener', onNewListener);
     syncUpgrade();

@@ -6,6 +6,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { createLameduck } from '@lameduck/core';
 import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
 import { countdown, listen, tlsFixture } from './helpers.js';
 
 const cleanup: (() => unknown)[] = [];
@@ -58,7 +59,7 @@ describe('chaos regressions', () => {
   it('tracks HTTP/1 requests pipelined on an HTTP/2 server with allowHTTP1', async () => {
     const lameduck = createLameduck({ signals: false, exit: false, logger: false, timeout: 200 });
     const arrived = countdown(3);
-    const server = http2.createSecureServer({ ...tlsFixture, allowHTTP1: true }, (req, res) => {
+    const server = http2.createSecureServer({ ...tlsFixture, allowHTTP1: true }, (_req, res) => {
       arrived.tick();
       // Held past the deadline: each response is in flight when the drain starts.
       res.setHeader('Content-Type', 'text/plain');
@@ -84,5 +85,32 @@ describe('chaos regressions', () => {
 
     const report = await lameduck.shutdown();
     expect(report.requests).toMatchObject({ inFlightAtStart: 3, completed: 0, aborted: 3 });
+  });
+
+  // Found alongside the previous one: on a server with `allowHTTP1`, a WebSocket was never announced
+  // through 'upgraded' and was reaped as an idle HTTP/1 socket (the client saw 1006, not 1001).
+  it('announces WebSockets upgraded on an HTTP/2 server with allowHTTP1', async () => {
+    const lameduck = createLameduck({ signals: false, exit: false, logger: false, timeout: 5_000 });
+    const server = http2.createSecureServer({ ...tlsFixture, allowHTTP1: true });
+    lameduck.attach(server);
+    const wss = new WebSocketServer({ server: server as unknown as http.Server });
+    const sockets = new Map<unknown, WebSocket>();
+    wss.on('connection', (ws, req) => sockets.set(req.socket, ws));
+    lameduck.on('upgraded', ({ socket }) => sockets.get(socket)?.close(1001));
+    const port = await listen(server);
+    cleanup.push(() => {
+      lameduck.dispose();
+      wss.close();
+      server.close();
+    });
+
+    const client = new WebSocket(`wss://127.0.0.1:${port}`, { rejectUnauthorized: false });
+    cleanup.push(() => client.terminate());
+    await once(client, 'open');
+    const closed = once(client, 'close');
+    const report = await lameduck.shutdown();
+    const [code] = (await closed) as [number];
+    expect(code).toBe(1001);
+    expect(report.sockets).toMatchObject({ upgradedClosed: 1, closedIdle: 0 });
   });
 });
