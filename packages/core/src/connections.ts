@@ -113,6 +113,9 @@ function activeResponse(
   return res as ServerResponse & { req: IncomingMessage };
 }
 
+/** The requests of a socket that has none tracked: shared, so an idle connection allocates no array. */
+const noRequests: RequestRecord[] = Object.freeze([]) as unknown as RequestRecord[];
+
 function handshakeKey(socket: Socket): string | undefined {
   return socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}|${socket.remotePort}`;
 }
@@ -147,8 +150,16 @@ export class ConnectionTracker {
   #deadlineReason: LameduckError | undefined;
   #lateRequests: 'reject' | 'serve';
 
+  /** 'close' of a tracked HTTP/1 socket (`this` is the socket). */
+  readonly #onHttp1Close: (this: Socket) => void;
+
   constructor(options: TrackerOptions) {
     this.#opts = options;
+    const tracker = this;
+    this.#onHttp1Close = function (this: Socket) {
+      const conn = tracker.#conns.get(this);
+      if (conn?.kind === 'http1') tracker.#onSocketClose(conn);
+    };
     this.#lateRequests = options.lateRequests;
   }
 
@@ -196,7 +207,7 @@ export class ConnectionTracker {
     const conn: Http1Conn = {
       kind: 'http1',
       socket,
-      pending: [],
+      pending: noRequests,
       idleSince: performance.now(),
       bytesAtIdle: 0,
       upgraded: undefined,
@@ -205,7 +216,9 @@ export class ConnectionTracker {
       timer: undefined,
     };
     this.#conns.set(socket, conn);
-    socket.once('close', () => this.#onSocketClose(conn));
+    // One function shared by every socket, not a closure each: an idle keep-alive connection costs the
+    // tracker its entry and nothing more.
+    socket.on('close', this.#onHttp1Close);
     if (this.#mode === 'draining') this.#scheduleReap(conn);
   }
 
@@ -256,6 +269,7 @@ export class ConnectionTracker {
     if (conn === undefined) return;
     clearTimeout(conn.timer);
     conn.timer = undefined;
+    if (conn.pending === noRequests) conn.pending = [];
     conn.pending.push(this.#newRecord(req, res, conn));
     if (this.#mode !== 'serving') this.#markClose(conn);
   }
@@ -310,6 +324,7 @@ export class ConnectionTracker {
     const res = activeResponse(conn.socket, this.#requests);
     if (res === undefined) return undefined;
     const record = this.#newRecord(res.req, res, conn);
+    if (conn.pending === noRequests) conn.pending = [];
     conn.pending.unshift(record);
     return record;
   }
