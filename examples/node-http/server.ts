@@ -1,11 +1,14 @@
 // A plain node:http server drained by lameduck. Run it, then press Ctrl+C or `kill -TERM <pid>`:
 //   node --conditions=@lameduck/source --import tsx examples/node-http/server.ts
+// Configured from the environment (the Kubernetes manifest in ../kubernetes sets these): PORT, HOST,
+// DRAIN_DELAY, SHUTDOWN_TIMEOUT and HOOK_TIMEOUT (ms). It is also the upstream of ../nginx and ../haproxy.
 import { createLameduck } from '@lameduck/core';
 import { buildServer } from './app.js';
 
 const lameduck = createLameduck({
   drainDelay: Number(process.env.DRAIN_DELAY ?? 0),
   timeout: Number(process.env.SHUTDOWN_TIMEOUT ?? 20_000),
+  hookTimeout: Number(process.env.HOOK_TIMEOUT ?? 5_000),
 });
 lameduck.onShutdown('flush-metrics', async () => {
   // Stand-in for real cleanup: flush a cache, close a database pool.
