@@ -1,6 +1,7 @@
 import type { ShutdownReport } from '@lameduck/core';
 import type { Line } from '../../core/test/restart/helpers.js';
 import type { Attempt } from './clients.js';
+import type { LeakResult } from './leak.js';
 import { drainBound, type TrialRecord } from './trial.js';
 
 /**
@@ -104,7 +105,7 @@ function index(processes: Map<number, ProcessFacts>, chaos: string, key: string)
   return out;
 }
 
-const expectedOutcome = { ok: 'ok', fail: 'error', hang: 'timeout' } as const;
+const expectedOutcome = { ok: 'ok', fail: 'error', hang: 'timeout', stall: 'timeout' } as const;
 
 export function checkTrial(record: TrialRecord): TrialCheck {
   const { plan } = record;
@@ -169,7 +170,10 @@ export function checkTrial(record: TrialRecord): TrialCheck {
     }
     const report = p.report;
     if (report === undefined) {
-      violations.push(`${who} exited with ${code} without a report`);
+      const running = p.hooks.at(-1);
+      violations.push(
+        `${who} exited with ${code} without a report${running ? ` (last hook started: ${running}, ${s.hooks.find((h) => h.name === running)?.behaviour})` : ''}`,
+      );
       continue;
     }
     slack(bound - took);
@@ -306,7 +310,7 @@ export function checkTrial(record: TrialRecord): TrialCheck {
         );
       }
     } else if (a.port === undefined) {
-      fail(a, `${what} on a connection that never opened`);
+      fail(a, `${what} on a connection that never got a client port`);
     } else {
       const by = processes.get(accepted.get(a.port) ?? -1);
       if (by === undefined) {
@@ -326,12 +330,15 @@ export function checkTrial(record: TrialRecord): TrialCheck {
   /**
    * A connection the kernel completed but no server process ever accepted, reset when the listening
    * socket closed with it still queued. Clean only for a connection started before the last listener
-   * closed (it raced the close); one started after it should have been refused. 5 ms covers the
-   * synchronous close() that follows the `listenerClose` timestamp.
+   * closed (it raced the close) and reset by that close; one started after it should have been refused.
+   * 5 ms covers the synchronous close() that follows the `listenerClose` timestamp.
    */
   function unaccepted(a: Attempt, what: string): void {
-    if (a.connectAt <= lastClose + 5) count('unaccepted');
-    else {
+    if (a.endedAt < lastClose) {
+      fail(a, `${what}: reset before the last listener closed, on a connection no server accepted`);
+    } else if (a.connectAt <= lastClose + 5) {
+      count('unaccepted');
+    } else {
       fail(
         a,
         `${what}: started ${Math.round(a.connectAt - lastClose)} ms after the last listener closed, queued by the kernel and reset instead of refused`,
@@ -400,4 +407,29 @@ export function checkTrial(record: TrialRecord): TrialCheck {
     }
   }
   return { violations, verdicts, detail, minSlack };
+}
+
+/**
+ * Tolerances of the leak check (see the README): a lazily opened descriptor or two, no resource, and
+ * 2 MiB of heap, against a leak that would grow with the cycles (one disposed lifecycle retained per
+ * cycle is ~47 KiB, 40+ MiB over a thousand cycles).
+ */
+export const LEAK_TOLERANCE = { fds: 2, resources: 0, heap: 2 * 1_048_576 } as const;
+
+export function checkLeak(result: LeakResult | string): string[] {
+  if (typeof result === 'string') return [result];
+  const { baseline: b, final: f } = result;
+  const out: string[] = [];
+  if (f.fds > b.fds + LEAK_TOLERANCE.fds) out.push(`open file descriptors grew from ${b.fds} to ${f.fds}`);
+  for (const type of new Set([...Object.keys(b.resources), ...Object.keys(f.resources)])) {
+    const before = b.resources[type] ?? 0;
+    const after = f.resources[type] ?? 0;
+    if (after > before + LEAK_TOLERANCE.resources) out.push(`active ${type} grew from ${before} to ${after}`);
+  }
+  if (f.heap - b.heap > LEAK_TOLERANCE.heap) {
+    out.push(
+      `heap grew by ${((f.heap - b.heap) / 1_048_576).toFixed(2)} MiB over ${result.cycles - result.warmup} cycles`,
+    );
+  }
+  return out;
 }

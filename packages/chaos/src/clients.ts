@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
 import WebSocket from 'ws';
 import { digest, PatternCheck, patternBody } from './body.js';
-import { H1Conn, type H1Result, type Verifier } from './http1.js';
+import { H1Conn, type H1Result, type Verifier, watchLocalPort } from './http1.js';
 import type { RequestPlan, SessionPlan } from './plan.js';
 
 /** What the client saw of one request (or one WebSocket), before the server's log is consulted. */
@@ -174,8 +174,8 @@ function settleH1(ctx: ClientContext, attempt: Attempt, conn: H1Conn, r: H1Resul
   attempt.connectAt = conn.connectAt;
   attempt.afterClose = r.afterClose;
   if (ctx.timedOut) return;
-  if (conn.localPort === undefined && r.kind === 'none') {
-    attempt.result = conn.error === 'ECONNREFUSED' ? 'refused' : 'none';
+  if (!conn.connected && r.kind === 'none' && conn.error === 'ECONNREFUSED') {
+    attempt.result = 'refused';
   } else {
     attempt.result = r.kind;
   }
@@ -274,6 +274,7 @@ async function h2(ctx: ClientContext, i: number, s: Extract<SessionPlan, { kind:
   let session: http2.ClientHttp2Session | undefined;
   let goaway = false;
   let port: number | undefined;
+  let connected = false;
   let connectAt = now();
   let sessionError: string | undefined;
   const connect = () => {
@@ -289,8 +290,11 @@ async function h2(ctx: ClientContext, i: number, s: Extract<SessionPlan, { kind:
               ALPNProtocols: ['h2'],
             })
           : net.connect(ctx.port, '127.0.0.1');
+        watchLocalPort(socket, (p) => {
+          if (session === fresh) port = p;
+        });
         socket.once('connect', () => {
-          if (session === fresh) port = socket.localPort;
+          if (session === fresh) connected = true;
         });
         return socket;
       },
@@ -298,6 +302,7 @@ async function h2(ctx: ClientContext, i: number, s: Extract<SessionPlan, { kind:
     session = fresh;
     goaway = false;
     port = undefined;
+    connected = false;
     sessionError = undefined;
     ctx.live.add(fresh);
     fresh.on('goaway', () => {
@@ -368,7 +373,7 @@ async function h2(ctx: ClientContext, i: number, s: Extract<SessionPlan, { kind:
             else attempt.text = Buffer.concat(text).toString('utf8', 0, 200);
           } else if (stream.rstCode === REFUSED_STREAM) {
             attempt.result = 'stream-refused';
-          } else if (port === undefined && (sessionError ?? cause) === 'ECONNREFUSED') {
+          } else if (!connected && (sessionError ?? cause) === 'ECONNREFUSED') {
             attempt.result = 'refused';
           } else {
             attempt.result = 'none';
@@ -400,16 +405,19 @@ async function websocket(ctx: ClientContext, i: number, s: Extract<SessionPlan, 
   const attempt = newAttempt(ctx, i, s.kind, id);
   const outcome = { opened: false, sent: 0, echoed: 0, inOrder: true } as NonNullable<Attempt['ws']>;
   attempt.ws = outcome;
-  let socket: net.Socket | undefined;
+  let connected = false;
   attempt.connectAt = now();
   const ws = new WebSocket(`${ctx.secure ? 'wss' : 'ws'}://127.0.0.1:${ctx.port}/ws?id=${id}`, {
     rejectUnauthorized: false,
     createConnection: ((options: net.NetConnectOpts & tls.ConnectionOptions) => {
-      socket = ctx.secure ? tls.connect(options) : net.connect(options);
-      socket.once('connect', () => {
-        attempt.port = socket?.localPort;
+      const s = ctx.secure ? tls.connect(options) : net.connect(options);
+      s.once('connect', () => {
+        connected = true;
       });
-      return socket;
+      watchLocalPort(s, (port) => {
+        attempt.port = port;
+      });
+      return s;
     }) as unknown as typeof net.createConnection,
   });
   const handle = { destroy: () => ws.terminate() };
@@ -441,7 +449,7 @@ async function websocket(ctx: ClientContext, i: number, s: Extract<SessionPlan, 
   if (ctx.timedOut) return;
   outcome.code = code;
   if (outcome.opened || attempt.status !== undefined) attempt.result = 'response';
-  else if (attempt.port === undefined && attempt.error === 'ECONNREFUSED') attempt.result = 'refused';
+  else if (!connected && attempt.error === 'ECONNREFUSED') attempt.result = 'refused';
   else attempt.result = 'none';
 }
 

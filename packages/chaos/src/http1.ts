@@ -43,6 +43,24 @@ type Phase =
   | { name: 'until-close' };
 
 const empty = Buffer.alloc(0);
+
+/**
+ * Calls `onPort` with the socket's client port as soon as its connect() bound one. Node's `localPort`
+ * stays empty until the connection completes, and a connection the kernel completed but that was reset
+ * before the client saw it (`connect ECONNRESET`) must still be matched with the server's log.
+ */
+export function watchLocalPort(socket: net.Socket, onPort: (port: number) => void): void {
+  // Node issues the connect() in a tick of its own: read the handle in the next one.
+  process.nextTick(() => {
+    const out: { port?: number } = {};
+    const handle = (socket as unknown as { _handle?: { getsockname?: (out: object) => number } | null })
+      ._handle;
+    if (handle?.getsockname?.(out) === 0 && typeof out.port === 'number' && out.port > 0) onPort(out.port);
+  });
+  socket.once('connect', () => {
+    if (socket.localPort !== undefined) onPort(socket.localPort);
+  });
+}
 const now = (): number => performance.timeOrigin + performance.now();
 
 /**
@@ -56,6 +74,8 @@ export class H1Conn {
   /** Resolves with undefined once connected, or with the error code (`ECONNREFUSED`) if never. */
   readonly opened: Promise<string | undefined>;
   localPort: number | undefined;
+  /** TCP connected (before TLS). */
+  connected = false;
   error: string | undefined;
   /** The server sent FIN. */
   ended = false;
@@ -75,8 +95,11 @@ export class H1Conn {
     this.socket = secure
       ? tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] })
       : net.connect(port, '127.0.0.1');
+    watchLocalPort(this.socket, (port) => {
+      this.localPort = port;
+    });
     this.socket.once('connect', () => {
-      this.localPort = this.socket.localPort;
+      this.connected = true;
     });
     this.opened = new Promise((resolve) => {
       this.socket.once(secure ? 'secureConnect' : 'connect', () => resolve(undefined));

@@ -60,7 +60,9 @@ for (const hook of config.hooks) {
     async () => {
       emit('hook', { name: hook.name });
       if (hook.behaviour === 'fail') throw new Error(`${hook.name} failed as planned`);
-      if (hook.behaviour === 'hang') await new Promise(() => {});
+      // Stuck on I/O: the handle keeps the process alive, as a socket waiting for an answer would.
+      if (hook.behaviour === 'hang') await sleep(3_600_000);
+      if (hook.behaviour === 'stall') await new Promise(() => {});
       await sleep(hook.ms);
     },
     { phase: hook.phase, timeout: hook.timeout },
