@@ -8,17 +8,28 @@ import { type Address, formatAddress } from './listen-fds.js';
 /** A socket the keeper holds: a raw descriptor it passes on and never accepts on. */
 export interface HeldSocket {
   fd: number;
+  /** The `LISTEN_FDNAMES` entry: the `--listen` name, systemd's `FileDescriptorName=`, or `unknown`. */
   name: string;
-  /** What `status` shows: the bound address, or `inherited` for a descriptor from systemd. */
+  /** The bound address (`127.0.0.1:8080`, `[::]:8080`, `/run/app.sock`), for logs and `status`. */
   address: string;
-  /** The handle that owns a socket the keeper bound itself; closing it closes (and unlinks) the socket. */
+  /** Where it came from: bound by the keeper (`--listen`) or inherited from systemd. */
+  origin: 'listen' | 'systemd';
+  /**
+   * The handle that owns the descriptor; closing it closes the keeper's copy (and unlinks a unix socket
+   * the keeper bound). Undefined once released.
+   */
   handle: { fd: number; close(): void } | undefined;
+}
+
+/** What logs and `status` call a socket: its `--listen` name when it has one, else its address. */
+export function socketLabel(socket: HeldSocket): string {
+  return socket.name === 'unknown' || socket.name === socket.address ? socket.address : socket.name;
 }
 
 type CreateServerHandle = (
   address: string | null,
-  port: number,
-  addressType: number,
+  port: number | null,
+  addressType: number | null,
   fd?: number,
   flags?: number,
 ) => unknown;
@@ -66,7 +77,7 @@ export async function bindAddress(address: Address, name: string): Promise<HeldS
     }
     shown = formatAddress({ port: Number(out.port), host: String(out.address) });
   }
-  return { fd: h.fd, name, address: shown, handle: h };
+  return { fd: h.fd, name, address: shown, origin: 'listen', handle: h };
 }
 
 function errname(code: number): string {
@@ -136,4 +147,40 @@ process.exit(0);
       else resolve();
     });
   });
+}
+
+/**
+ * Takes a descriptor inherited from systemd the way {@link bindAddress} holds its own: a server handle
+ * that owns it (never listened on here, so nothing is accepted), which reads the real address and lets
+ * the keeper close its copy on stop. A unix socket has no address to read and is shown by its name.
+ */
+export function holdInherited(fd: number, name: string): HeldSocket {
+  const create = (net as unknown as { _createServerHandle?: CreateServerHandle })._createServerHandle;
+  // With a descriptor, node asserts that no address or port is given: null, as node:cluster passes.
+  const handle = typeof create === 'function' ? create(null, null, null, fd) : undefined;
+  if (typeof handle !== 'object' || handle === null) {
+    // No handle: the keeper still closes its copy on stop, by descriptor.
+    return { fd, name, address: name, origin: 'systemd', handle: { fd, close: () => fs.closeSync(fd) } };
+  }
+  const h = handle as { fd: number; close(): void; getsockname?: (out: Record<string, unknown>) => number };
+  const out: Record<string, unknown> = {};
+  const address =
+    typeof h.getsockname === 'function' && h.getsockname(out) === 0
+      ? formatAddress({ port: Number(out.port), host: String(out.address) })
+      : name;
+  return { fd, name, address, origin: 'systemd', handle: h };
+}
+
+/**
+ * Closes the keeper's copy of every socket (once). The socket lives on in the workers that listen on
+ * it; when the last of them closes its listener the socket is gone and new connections are refused.
+ */
+export function releaseSockets(sockets: readonly HeldSocket[]): void {
+  for (const s of sockets) {
+    const handle = s.handle;
+    s.handle = undefined;
+    try {
+      handle?.close();
+    } catch {}
+  }
 }

@@ -1,51 +1,23 @@
-import type net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { bindAddress, type HeldSocket, listenWithoutAccepting } from './bind.js';
-import { ask, formatStatus, openControl } from './control-socket.js';
-import { Keeper, KeeperExit, type KeeperLog } from './keeper.js';
-import { clearListenEnv, isValidFdName, parseAddress, parseListenEnv } from './listen-fds.js';
-import { systemdNotify } from './notify.js';
+import { runKeeper } from './cli-run.js';
+import { HELP, parseArgsUsage, RELOAD_HELP, RUN_HELP, STATUS_HELP, UsageError } from './cli-usage.js';
+import { ask, formatStatus } from './control-socket.js';
+import { KeeperExit, type KeeperLog } from './keeper.js';
+import type { KeeperSnapshot } from './keeper-status.js';
+import { isValidFdName, parseAddress } from './listen-fds.js';
 
 /** Exit codes of `lameduck reload` and `lameduck status`. */
 export const ClientExit = { OK: 0, ROLLED_BACK: 1, USAGE: 2, UNREACHABLE: 3 } as const;
-
-const HELP = `lameduck: zero-downtime restarts for node servers
-
-Usage:
-  lameduck run [options] -- <command> [args...]
-  lameduck reload [--control PATH] [--json]
-  lameduck status [--control PATH] [--json]
-
-run: hold the listening sockets and run workers on them (systemd protocol: fds from 3,
-LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID). SIGHUP or \`lameduck reload\` starts a new
-generation and drains the old one only once the new one is ready; SIGTERM/SIGINT drain
-everything and exit. Sockets inherited from systemd socket activation are passed on too.
-
-  --listen [NAME=]ADDR   bind ADDR: 8080, 127.0.0.1:8080, [::1]:8080, /run/app.sock (repeatable)
-  --workers N            workers per generation (default 1)
-  --ready-timeout T      time a generation has to report ready (default 30s)
-  --drain-timeout T      time a worker has to drain before SIGKILL (default 30s)
-  --settle T             time a new generation must stay up after ready (default 1s)
-  --max-draining N       old generations draining side by side (default 2)
-  --control PATH         control socket for reload/status (default $LAMEDUCK_CONTROL,
-                         $XDG_RUNTIME_DIR/lameduck.sock or <tmpdir>/lameduck-<uid>.sock)
-  T is a number of seconds, or a number with ms, s or m.
-
-Exit codes of run: 0 drained cleanly, 1 a worker had to be killed or failed while
-draining, 2 usage, 3 sockets or control socket unavailable, 4 first generation never
-ready, 5 nothing left that can serve, 128+N second signal N.
-Exit codes of reload/status: 0 done, 1 reload rolled back, 2 usage, 3 keeper unreachable.
-`;
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
+  /** What `--version` prints (the bin reads it from the package). */
+  version: string;
 }
-
-class UsageError extends Error {}
 
 /** Parses a duration: seconds by default, or with an `ms`, `s` or `m` suffix. */
 export function parseDuration(name: string, value: string): number {
@@ -83,38 +55,83 @@ export function jsonLog(stream: NodeJS.WritableStream): KeeperLog {
   };
 }
 
+const COMMAND_HELP: Record<string, string> = { run: RUN_HELP, reload: RELOAD_HELP, status: STATUS_HELP };
+
+/** `--help` or `-h` among a command's own arguments (before `--`: after it they belong to the worker). */
+function asksHelp(args: readonly string[]): boolean {
+  const dash = args.indexOf('--');
+  const own = dash === -1 ? args : args.slice(0, dash);
+  return own.includes('--help') || own.includes('-h');
+}
+
 /** The CLI; resolves the exit code. Only the bin entry exits the process. */
 export async function main(argv: readonly string[], io?: Partial<CliIo>): Promise<number> {
-  const o: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env, ...io };
+  const o: CliIo = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    version: 'unknown',
+    ...io,
+  };
   const [command, ...rest] = argv;
   try {
     switch (command) {
       case 'run':
-        return await run(rest, o);
       case 'reload':
       case 'status':
-        return await client(command, rest, o);
-      case undefined:
-      case 'help':
+        if (asksHelp(rest)) {
+          o.stdout.write(COMMAND_HELP[command] ?? HELP);
+          return 0;
+        }
+        return command === 'run' ? await run(rest, o) : await client(command, rest, o);
+      case 'help': {
+        const topic = rest[0];
+        o.stdout.write((topic === undefined ? undefined : COMMAND_HELP[topic]) ?? HELP);
+        return 0;
+      }
       case '--help':
       case '-h':
         o.stdout.write(HELP);
-        return command === undefined ? KeeperExit.USAGE : 0;
+        return 0;
+      case '--version':
+      case '-v':
+        o.stdout.write(`${o.version}\n`);
+        return 0;
+      case undefined:
+        o.stderr.write(HELP);
+        return KeeperExit.USAGE;
       default:
         throw new UsageError(
-          `unknown command ${JSON.stringify(command)}; the commands are run, reload and status`,
+          `unknown command ${JSON.stringify(command)}; the commands are run, reload and status (lameduck --help)`,
         );
     }
-  } catch (error) {
-    if (
-      error instanceof UsageError ||
-      (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
-    ) {
-      o.stderr.write(`lameduck: ${(error as Error).message}\n(see lameduck --help)\n`);
-      return KeeperExit.USAGE;
-    }
-    throw error;
+  } catch (caught) {
+    const error = caught instanceof UsageError ? caught : parseArgsUsage(caught, command ?? '');
+    if (error === undefined) throw caught;
+    const about = error.command ?? (command !== undefined && command in COMMAND_HELP ? command : undefined);
+    const help = about === undefined ? 'lameduck --help' : `lameduck ${about} --help`;
+    o.stderr.write(`lameduck: ${error.message} (see ${help})\n`);
+    return KeeperExit.USAGE;
   }
+}
+
+function parseListen(spec: string): { name: string; address: NonNullable<ReturnType<typeof parseAddress>> } {
+  const eq = spec.indexOf('=');
+  const name = eq > 0 && !spec.startsWith('/') ? spec.slice(0, eq) : undefined;
+  const addressSpec = name === undefined ? spec : spec.slice(eq + 1);
+  const address = parseAddress(addressSpec);
+  if (address === undefined)
+    throw new UsageError(
+      `--listen ${JSON.stringify(spec)} is not an address such as :8080, 127.0.0.1:8080, [::1]:8080 or /run/app.sock`,
+      'run',
+    );
+  if (name !== undefined && !isValidFdName(name))
+    throw new UsageError(`--listen name ${JSON.stringify(name)} must be printable ASCII without ':'`, 'run');
+  // An unnamed TCP socket is "unknown" in LISTEN_FDNAMES, as systemd names it; logs show its address.
+  return {
+    name: name ?? ('path' in address && isValidFdName(address.path) ? address.path : 'unknown'),
+    address,
+  };
 }
 
 async function run(args: readonly string[], io: CliIo): Promise<number> {
@@ -135,136 +152,26 @@ async function run(args: readonly string[], io: CliIo): Promise<number> {
   });
   const command = dash === -1 ? positionals : [...positionals, ...args.slice(dash + 1)];
   if (command.length === 0)
-    throw new UsageError('run needs a command after --, for example: lameduck run -- node server.js');
-  const specs = (values.listen ?? []).map((spec) => {
-    const eq = spec.indexOf('=');
-    const name = eq > 0 && !spec.startsWith('/') ? spec.slice(0, eq) : undefined;
-    const addressSpec = name === undefined ? spec : spec.slice(eq + 1);
-    const address = parseAddress(addressSpec);
-    if (address === undefined)
-      throw new UsageError(
-        `--listen ${JSON.stringify(spec)} is not an address such as 8080, 127.0.0.1:8080, [::1]:8080 or /run/app.sock`,
-      );
-    if (name !== undefined && !isValidFdName(name))
-      throw new UsageError(`--listen name ${JSON.stringify(name)} must be printable ASCII without ':'`);
-    return {
-      name: name ?? ('path' in address && isValidFdName(address.path) ? address.path : 'unknown'),
-      address,
-    };
-  });
-  const workers = parseCount('workers', values.workers, 1, 1);
-  const maxDraining = parseCount('max-draining', values['max-draining'], 2, 1);
-  const readyTimeout =
-    values['ready-timeout'] === undefined ? 30_000 : parseDuration('ready-timeout', values['ready-timeout']);
-  const drainTimeout =
-    values['drain-timeout'] === undefined ? 30_000 : parseDuration('drain-timeout', values['drain-timeout']);
-  const settle = values.settle === undefined ? 1_000 : parseDuration('settle', values.settle);
-  const controlPath = values.control ?? defaultControlPath(io.env);
-  const log = jsonLog(io.stderr);
-
-  // 1. Sockets: systemd's first (the keeper is the process systemd started), then our own.
-  const sockets: HeldSocket[] = [];
-  try {
-    for (const f of parseListenEnv(io.env, process.pid))
-      sockets.push({ ...f, address: 'inherited', handle: undefined });
-    clearListenEnv(io.env);
-    const bound: HeldSocket[] = [];
-    for (const spec of specs) bound.push(await bindAddress(spec.address, spec.name));
-    sockets.push(...bound);
-    if (bound.length > 0) await listenWithoutAccepting(bound);
-  } catch (error) {
-    closeSockets(sockets);
-    log('error', 'could not take the listening sockets', { error: (error as Error).message });
-    return KeeperExit.STARTUP;
-  }
-  if (sockets.length === 0)
-    throw new UsageError('nothing to listen on: give --listen, or run under systemd socket activation');
-  for (const s of sockets) log('info', 'socket held', { name: s.name, address: s.address, fd: s.fd });
-
-  const keeper = new Keeper({
-    command,
-    sockets,
-    workers,
-    readyTimeout,
-    drainTimeout,
-    settle,
-    maxDraining,
-    env: io.env,
-    log,
-    onServing: () => {
-      if (io.env.NOTIFY_SOCKET) void systemdNotify(['--ready', `--pid=${process.pid}`], io.env);
-    },
-  });
-
-  // 2. The control socket, for `lameduck reload` and `lameduck status`.
-  let control: net.Server;
-  try {
-    control = await openControl(controlPath, keeper);
-  } catch (error) {
-    log('error', 'control socket unavailable', { path: controlPath, error: (error as Error).message });
-    closeSockets(sockets);
-    return KeeperExit.STARTUP;
-  }
-  log('info', 'keeper started', { control: controlPath, workers, command });
-
-  // 3. Signals.
-  let stopped: ((code: number) => void) | undefined;
-  const stopRequested = new Promise<number>((resolve) => {
-    stopped = resolve;
-  });
-  let received: NodeJS.Signals | undefined;
-  const onStop = (signal: NodeJS.Signals) => {
-    if (received !== undefined) {
-      log('warn', 'second signal: killing every worker', { signal });
-      keeper.kill();
-      stopped?.(128 + (os.constants.signals[signal] ?? 0));
-      return;
-    }
-    received = signal;
-    if (io.env.NOTIFY_SOCKET) void systemdNotify(['STOPPING=1'], io.env);
-    void keeper.stop(signal).then((code) => stopped?.(code));
-  };
-  const onReload = () => {
-    log('info', 'reload requested', { by: 'SIGHUP' });
-    void keeper.reload();
-  };
-  const onForward = (signal: NodeJS.Signals) => keeper.forward(signal);
-  process.on('SIGTERM', onStop);
-  process.on('SIGINT', onStop);
-  process.on('SIGHUP', onReload);
-  process.on('SIGUSR1', onForward);
-  process.on('SIGUSR2', onForward);
-
-  let code: number;
-  try {
-    const started = keeper.start().then(
-      () => undefined,
-      () => KeeperExit.NEVER_READY,
+    throw new UsageError(
+      'run needs a command after --, for example: lameduck run --listen :8080 -- node server.js',
+      'run',
     );
-    const early = await Promise.race([started, stopRequested]);
-    if (early !== undefined && !keeper.stopping) code = early;
-    else {
-      const fatal = keeper.fatal.then(async (c) => {
-        await keeper.stop('nothing can serve');
-        return c;
-      });
-      code = await Promise.race([stopRequested, fatal]);
-    }
-  } finally {
-    process.removeListener('SIGTERM', onStop);
-    process.removeListener('SIGINT', onStop);
-    process.removeListener('SIGHUP', onReload);
-    process.removeListener('SIGUSR1', onForward);
-    process.removeListener('SIGUSR2', onForward);
-    control.close();
-    closeSockets(sockets);
-  }
-  log(code === 0 ? 'info' : 'warn', 'keeper exiting', { code });
-  return code;
-}
-
-function closeSockets(sockets: readonly HeldSocket[]): void {
-  for (const s of sockets) s.handle?.close();
+  const duration = (name: 'ready-timeout' | 'drain-timeout' | 'settle', fallback: number) => {
+    const value = values[name];
+    return value === undefined ? fallback : parseDuration(name, value);
+  };
+  return runKeeper({
+    command,
+    listen: (values.listen ?? []).map(parseListen),
+    workers: parseCount('workers', values.workers, 1, 1),
+    maxDraining: parseCount('max-draining', values['max-draining'], 2, 1),
+    readyTimeout: duration('ready-timeout', 30_000),
+    drainTimeout: duration('drain-timeout', 30_000),
+    settle: duration('settle', 1_000),
+    controlPath: values.control ?? defaultControlPath(io.env),
+    env: io.env,
+    log: jsonLog(io.stderr),
+  });
 }
 
 async function client(command: 'reload' | 'status', args: readonly string[], io: CliIo): Promise<number> {
@@ -285,10 +192,11 @@ async function client(command: 'reload' | 'status', args: readonly string[], io:
     const ok = answer.ok === true;
     if (!values.json) {
       if (ok) io.stdout.write(`reloaded: generation ${answer.generation} serving\n`);
+      else if (answer.generation === 0) io.stderr.write(`reload not run: ${answer.reason}\n`);
       else io.stderr.write(`reload rolled back: ${answer.reason}\n`);
     }
     return ok ? ClientExit.OK : ClientExit.ROLLED_BACK;
   }
-  if (!values.json) io.stdout.write(formatStatus(answer));
+  if (!values.json) io.stdout.write(formatStatus(answer as unknown as KeeperSnapshot));
   return ClientExit.OK;
 }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import type { Keeper } from './keeper.js';
+import type { KeeperSnapshot } from './keeper-status.js';
 
 /**
  * The keeper's control socket: a unix socket where `lameduck reload` and `lameduck status` send one JSON
@@ -90,39 +91,33 @@ function seconds(ms: unknown): string {
   return typeof ms === 'number' ? `${(ms / 1000).toFixed(1)}s` : '-';
 }
 
-/** The human-readable `lameduck status`. */
-export function formatStatus(s: Record<string, unknown>): string {
-  const k = s.keeper as {
-    pid: number;
-    uptimeMs: number;
-    state: string;
-    serving?: number;
-    reloads: { done: number; rolledBack: number };
-  };
+function progress(p: { inFlight?: number; connections?: number }): string {
+  if (p.inFlight === undefined) return '';
+  const requests = p.inFlight === 1 ? 'request' : 'requests';
+  const connections = p.connections === 1 ? 'connection' : 'connections';
+  return `${p.inFlight} ${requests} in flight, ${p.connections} ${connections} open`;
+}
+
+/** The human-readable `lameduck status` (the `--json` answer is a {@link KeeperSnapshot}). */
+export function formatStatus(s: KeeperSnapshot): string {
+  const k = s.keeper;
   const lines = [
     `keeper ${k.pid}  ${k.state}  up ${seconds(k.uptimeMs)}  serving generation ${k.serving ?? '-'}  reloads ${k.reloads.done} done, ${k.reloads.rolledBack} rolled back`,
   ];
-  for (const sock of s.sockets as { name: string; address: string; fd: number }[])
-    lines.push(`  socket fd ${sock.fd}  ${sock.name}  ${sock.address}`);
-  for (const g of s.generations as {
-    id: number;
-    state: string;
-    uptimeMs: number;
-    drainingMs?: number;
-    workers: {
-      slot: number;
-      pid?: number;
-      state: string;
-      uptimeMs?: number;
-      restarts?: number;
-      inFlight?: number;
-      connections?: number;
-    }[];
-  }[]) {
-    const draining = g.drainingMs === undefined ? '' : `  draining for ${seconds(g.drainingMs)}`;
+  for (const sock of s.sockets) {
+    const name = sock.label === sock.address ? '' : `${sock.label}  `;
+    lines.push(
+      `  socket ${name}${sock.address}  (${sock.origin === 'systemd' ? 'from systemd' : 'bound'}, fd ${sock.fd})`,
+    );
+  }
+  for (const g of s.generations) {
+    const draining =
+      g.drainingMs === undefined
+        ? ''
+        : `  draining for ${seconds(g.drainingMs)}${g.inFlight === undefined ? '' : `: ${progress(g)}`}`;
     lines.push(`  generation ${g.id}  ${g.state}  up ${seconds(g.uptimeMs)}${draining}`);
     for (const w of g.workers) {
-      const load = w.inFlight === undefined ? '' : `  ${w.inFlight} in flight, ${w.connections} connections`;
+      const load = w.pid === undefined ? '' : w.inFlight === undefined ? '  (no answer)' : `  ${progress(w)}`;
       lines.push(
         `    worker ${w.slot}  pid ${w.pid ?? '-'}  ${w.state}  up ${seconds(w.uptimeMs)}  restarts ${w.restarts ?? 0}${load}`,
       );

@@ -148,7 +148,14 @@ describe.skipIf(process.platform !== 'linux')(
       const answer = await get(port);
       expect(answer.body).toBe('kept\n');
       const held = await launcher.msg('socket held');
-      expect(held).toMatchObject({ name: 'web', fd: 3, address: 'inherited', keeper: launcher.pid });
+      expect(held).toMatchObject({
+        socket: 'web',
+        name: 'web',
+        fd: 3,
+        address: `127.0.0.1:${port}`,
+        origin: 'systemd',
+        keeper: launcher.pid,
+      });
       expect(answer.pid).not.toBe(launcher.pid);
       launcher.signal('SIGTERM');
       expect((await launcher.exited).code).toBe(0);
