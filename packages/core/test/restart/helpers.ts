@@ -30,10 +30,11 @@ export class Proc {
     args: readonly string[],
     env: NodeJS.ProcessEnv,
     stdio: (number | 'pipe' | 'ignore')[] = [],
+    cwd = coreDir,
   ) {
     this.child = spawn(file, args, {
       env,
-      cwd: coreDir,
+      cwd,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe', ...stdio],
     });
@@ -174,9 +175,10 @@ export function cli(
 export function get(
   port: number,
   agent?: http.Agent,
+  urlPath = '/',
 ): Promise<{ status: number; body: string; pid: number }> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: agent ?? false }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: urlPath, agent: agent ?? false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => {
