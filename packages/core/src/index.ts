@@ -3,7 +3,6 @@ export { type ErrorCode, ErrorCodes, isLameduckError, LameduckError } from './er
 export { createLameduck, type HandleOptions, Lameduck } from './lifecycle.js';
 export { stderrLogger } from './logger.js';
 export { defaults } from './options.js';
-export { type RestartErrorCode, RestartErrorCodes } from './restart/errors.js';
 export type { ListenOptions, ListenTarget, ReadyOptions } from './restart/handover.js';
 export {
   type BindRestartOptions,

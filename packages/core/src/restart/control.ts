@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
-import { RestartErrorCodes, restartError } from './errors.js';
+import { ErrorCodes } from '../errors.js';
+import { restartError } from './errors.js';
 import { listenEnv, shimCommand } from './listen-fds.js';
 
 /**
@@ -131,7 +132,7 @@ export function controlClient(env: NodeJS.ProcessEnv = process.env): ControlClie
   }
   if (!/^[0-9]{1,5}$/.test(fdVar) || Number(fdVar) < 3 || (roleVar !== 'keeper' && roleVar !== 'restart')) {
     throw restartError(
-      RestartErrorCodes.LISTEN_ENV_INVALID,
+      ErrorCodes.LISTEN_ENV_INVALID,
       `${CONTROL_FD_VAR} must be a descriptor number of 3 or more and ${CONTROL_ROLE_VAR} "keeper" or "restart", got ${JSON.stringify(fdVar)} and ${JSON.stringify(roleVar)}.`,
     );
   }
@@ -142,7 +143,7 @@ export function controlClient(env: NodeJS.ProcessEnv = process.env): ControlClie
   } catch {}
   if (!isSocket) {
     throw restartError(
-      RestartErrorCodes.LISTEN_FD_INVALID,
+      ErrorCodes.LISTEN_FD_INVALID,
       `${CONTROL_FD_VAR} names descriptor ${fd}, which is not an open socket in this process.`,
     );
   }

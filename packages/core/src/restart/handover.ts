@@ -1,11 +1,12 @@
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { describeValue } from '../describe-value.js';
+import { ErrorCodes } from '../errors.js';
 import { kHandover } from '../internal.js';
 import type { Lameduck } from '../lifecycle.js';
 import type { AnyServer } from '../types.js';
 import { type ControlClient, controlClient } from './control.js';
-import { RestartErrorCodes, restartError } from './errors.js';
+import { restartError } from './errors.js';
 import { addressMatches, type InheritedSocket, inheritedSockets, probeTcp } from './inherited.js';
 import { formatAddress, isValidFdName } from './listen-fds.js';
 import { systemdNotify } from './notify.js';
@@ -93,7 +94,7 @@ interface NormalTarget {
 
 function invalidTarget(target: unknown): Error {
   return restartError(
-    RestartErrorCodes.LISTEN_TARGET_INVALID,
+    ErrorCodes.LISTEN_TARGET_INVALID,
     `listen() takes a port (0–65535), a socket name, or { port, host } / { path } / { name }, got ${describeValue(target)}.`,
   );
 }
@@ -195,9 +196,7 @@ function listenOn(server: AnyServer, arg: unknown, what: string): Promise<void> 
   return new Promise((resolve, reject) => {
     const onError = (error: Error) => {
       server.removeListener('listening', onListening);
-      reject(
-        restartError(RestartErrorCodes.LISTEN_FAILED, `Could not listen on ${what}: ${error.message}`, error),
-      );
+      reject(restartError(ErrorCodes.LISTEN_FAILED, `Could not listen on ${what}: ${error.message}`, error));
     };
     const onListening = () => {
       server.removeListener('error', onError);
@@ -212,7 +211,7 @@ function listenOn(server: AnyServer, arg: unknown, what: string): Promise<void> 
       server.removeListener('error', onError);
       reject(
         restartError(
-          RestartErrorCodes.LISTEN_FAILED,
+          ErrorCodes.LISTEN_FAILED,
           `Could not listen on ${what}: ${(error as Error).message}`,
           error,
         ),
@@ -253,13 +252,13 @@ export async function listen(
       if (client && sockets.length > 0) {
         const offered = sockets.map((s) => `${s.name} (fd ${s.fd})`).join(', ');
         throw restartError(
-          RestartErrorCodes.LISTEN_NOT_INHERITED,
+          ErrorCodes.LISTEN_NOT_INHERITED,
           `listen() asked for ${describeTarget(t)}, which the ${client.role === 'keeper' ? 'keeper' : 'restarting parent'} did not hand over; it handed over ${offered}.`,
         );
       }
       if (t.port === undefined && t.path === undefined) {
         throw restartError(
-          RestartErrorCodes.LISTEN_NOT_INHERITED,
+          ErrorCodes.LISTEN_NOT_INHERITED,
           `listen() asked for ${describeTarget(t)}, but no socket by that name was handed to this process; give a port or path to bind when it runs on its own.`,
         );
       }

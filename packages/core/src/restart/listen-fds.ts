@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
-import { RestartErrorCodes, restartError } from './errors.js';
+import { ErrorCodes } from '../errors.js';
+import { restartError } from './errors.js';
 
 /**
  * The systemd socket-passing protocol (sd_listen_fds(3)): descriptors start at 3, `LISTEN_FDS` says how
@@ -33,13 +34,13 @@ export function parseListenEnv(env: NodeJS.ProcessEnv, pid: number): InheritedFd
   if (fdsVar === undefined || pidVar === undefined) return [];
   if (!/^[1-9][0-9]{0,9}$/.test(pidVar)) {
     throw restartError(
-      RestartErrorCodes.LISTEN_ENV_INVALID,
+      ErrorCodes.LISTEN_ENV_INVALID,
       `LISTEN_PID must be a process id (a positive whole number), got ${JSON.stringify(pidVar)}.`,
     );
   }
   if (!/^[0-9]{1,5}$/.test(fdsVar) || Number(fdsVar) > MAX_FDS) {
     throw restartError(
-      RestartErrorCodes.LISTEN_ENV_INVALID,
+      ErrorCodes.LISTEN_ENV_INVALID,
       `LISTEN_FDS must be a whole number of descriptors from 0 to ${MAX_FDS}, got ${JSON.stringify(fdsVar)}.`,
     );
   }
@@ -49,7 +50,7 @@ export function parseListenEnv(env: NodeJS.ProcessEnv, pid: number): InheritedFd
   const names = namesVar === undefined || namesVar === '' ? [] : namesVar.split(':');
   if (namesVar !== undefined && namesVar !== '' && names.length !== count) {
     throw restartError(
-      RestartErrorCodes.LISTEN_ENV_INVALID,
+      ErrorCodes.LISTEN_ENV_INVALID,
       `LISTEN_FDNAMES must hold one colon-separated name per descriptor (${count}), got ${names.length} in ${JSON.stringify(namesVar)}.`,
     );
   }
@@ -61,14 +62,14 @@ export function parseListenEnv(env: NodeJS.ProcessEnv, pid: number): InheritedFd
       isSocket = fs.fstatSync(fd).isSocket();
     } catch (cause) {
       throw restartError(
-        RestartErrorCodes.LISTEN_FD_INVALID,
+        ErrorCodes.LISTEN_FD_INVALID,
         `LISTEN_FDS says descriptor ${fd} was handed over, but it is not open in this process.`,
         cause,
       );
     }
     if (!isSocket) {
       throw restartError(
-        RestartErrorCodes.LISTEN_FD_INVALID,
+        ErrorCodes.LISTEN_FD_INVALID,
         `LISTEN_FDS says descriptor ${fd} was handed over, but it is not a socket.`,
       );
     }

@@ -1,10 +1,11 @@
 import { describeValue } from '../describe-value.js';
+import { ErrorCodes } from '../errors.js';
 import { kExitAfter, kHandover } from '../internal.js';
 import type { Lameduck } from '../lifecycle.js';
 import { silentLogger, stderrLogger } from '../logger.js';
 import type { LameduckLogger, ShutdownReport } from '../types.js';
 import { controlClient, signalChild, spawnChild } from './control.js';
-import { RestartErrorCodes, restartError } from './errors.js';
+import { restartError } from './errors.js';
 import { handoverState, writePidFile } from './handover.js';
 
 export interface RestartOptions {
@@ -51,7 +52,7 @@ function checkMs(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 2_147_483_647) {
     throw restartError(
-      RestartErrorCodes.RESTART_OPTIONS_INVALID,
+      ErrorCodes.RESTART_OPTIONS_INVALID,
       `Restart option "${name}" must be a number of milliseconds from 0 to 2147483647, got ${describeValue(value)}.`,
     );
   }
@@ -76,32 +77,32 @@ export async function restart(lameduck: Lameduck, options: RestartOptions = {}):
   if (options.pidFile !== undefined) state.pidFile = options.pidFile;
   if (process.platform === 'win32') {
     throw restartError(
-      RestartErrorCodes.RESTART_UNSUPPORTED,
+      ErrorCodes.RESTART_UNSUPPORTED,
       'restart() needs to pass listening sockets to a child process, which Windows does not support; use a rolling deployment instead.',
     );
   }
   if (lameduck.state !== 'ready') {
     throw restartError(
-      RestartErrorCodes.RESTART_DRAINING,
+      ErrorCodes.RESTART_DRAINING,
       `restart() was called while the lifecycle is ${lameduck.state}; a draining process has no sockets left to hand over.`,
     );
   }
   if (state.restarting) {
     throw restartError(
-      RestartErrorCodes.RESTART_BUSY,
+      ErrorCodes.RESTART_BUSY,
       'restart() was called while a restart is already running; wait for it to finish.',
     );
   }
   const client = controlClient();
   if (client?.role === 'keeper') {
     throw restartError(
-      RestartErrorCodes.RESTART_UNSUPPORTED,
+      ErrorCodes.RESTART_UNSUPPORTED,
       'restart() was called in a process run by the lameduck keeper; reload through the keeper (`lameduck reload` or SIGHUP to the keeper) instead.',
     );
   }
   if (client !== undefined && !client.adopted) {
     throw restartError(
-      RestartErrorCodes.RESTART_UNSUPPORTED,
+      ErrorCodes.RESTART_UNSUPPORTED,
       'restart() was called before this process took over from its parent; wait until it is serving on its own.',
     );
   }
@@ -111,7 +112,7 @@ export async function restart(lameduck: Lameduck, options: RestartOptions = {}):
   });
   if (sockets.length === 0) {
     throw restartError(
-      RestartErrorCodes.RESTART_UNSUPPORTED,
+      ErrorCodes.RESTART_UNSUPPORTED,
       'restart() found no listening socket to hand over; listen through lameduck.listen() so that it knows them.',
     );
   }
@@ -137,7 +138,7 @@ export async function restart(lameduck: Lameduck, options: RestartOptions = {}):
         const timer = setTimeout(() => {
           reject(
             restartError(
-              RestartErrorCodes.RESTART_READY_TIMEOUT,
+              ErrorCodes.RESTART_READY_TIMEOUT,
               `The new process (pid ${child.pid}) did not report ready within ${readyTimeout} ms; this process keeps serving.`,
             ),
           );
@@ -157,7 +158,7 @@ export async function restart(lameduck: Lameduck, options: RestartOptions = {}):
               : 'before ready';
           reject(
             restartError(
-              RestartErrorCodes.RESTART_CHILD_EXITED,
+              ErrorCodes.RESTART_CHILD_EXITED,
               `The new process (pid ${child.pid}) exited ${how} ${when}; this process keeps serving.`,
             ),
           );
@@ -166,7 +167,7 @@ export async function restart(lameduck: Lameduck, options: RestartOptions = {}):
           cleanup();
           reject(
             restartError(
-              RestartErrorCodes.RESTART_SPAWN_FAILED,
+              ErrorCodes.RESTART_SPAWN_FAILED,
               `Could not start the new process (${command.join(' ')}): ${error.message}`,
               error,
             ),
@@ -232,7 +233,7 @@ export function bindRestart(lameduck: Lameduck, options: BindRestartOptions = {}
   const signal = options.signal ?? 'SIGHUP';
   if (signal !== 'SIGHUP' && signal !== 'SIGUSR2') {
     throw restartError(
-      RestartErrorCodes.RESTART_OPTIONS_INVALID,
+      ErrorCodes.RESTART_OPTIONS_INVALID,
       `Restart option "signal" must be "SIGHUP" or "SIGUSR2", got ${describeValue(signal)}.`,
     );
   }
@@ -251,10 +252,7 @@ export function bindRestart(lameduck: Lameduck, options: BindRestartOptions = {}
   const log = loggerOf(options);
   const handler = () => {
     restart(lameduck, options).catch((error: Error & { code?: string }) => {
-      if (
-        error.code !== RestartErrorCodes.RESTART_CHILD_EXITED &&
-        error.code !== RestartErrorCodes.RESTART_READY_TIMEOUT
-      )
+      if (error.code !== ErrorCodes.RESTART_CHILD_EXITED && error.code !== ErrorCodes.RESTART_READY_TIMEOUT)
         log.warn({ signal, code: error.code }, `restart refused: ${error.message}`);
     });
   };
