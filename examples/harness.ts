@@ -226,8 +226,13 @@ function send(
 
 export interface LoadOptions {
   port: number;
-  /** Concurrent keep-alive clients (each sends its next request when the last one is answered). */
+  /** Concurrent clients (each sends its next request when the last one is answered). */
   concurrency?: number;
+  /**
+   * How many of them open a new connection for every request instead of keeping one alive, as many
+   * real clients do: new connections keep arriving through a routing change. Default: none.
+   */
+  connectionPerRequest?: number;
   /** Bound on the number of requests. */
   maxRequests?: number;
   /** Bound on the duration. */
@@ -254,20 +259,21 @@ export interface LoadReport {
 }
 
 /**
- * Continuous client load: keep-alive clients cycling through GET /, a small POST /echo, GET /slow
+ * Continuous client load: clients (keep-alive unless told otherwise) cycling through GET /, a small POST /echo, GET /slow
  * (100 ms, so requests are in flight when a listener closes) and an 8 KiB POST /echo. A request
  * succeeds when it gets 200 with exactly the expected body; anything else is recorded as a failure.
  */
 export class Load {
   readonly #opts: Required<LoadOptions>;
   readonly #agent: http.Agent;
+  readonly #oneShot = new http.Agent({ keepAlive: false });
   readonly #started = performance.now();
   #stopped = false;
   #requests = 0;
   #ok = 0;
   #failures: Failure[] = [];
   readonly #byInstance = new Map<string, number>();
-  /** Per instance, the times (ms since start) of its responses. */
+  /** Per instance, the times (performance.now()) of its responses. */
   readonly #times = new Map<string, number[]>();
   #waiters: { check: () => boolean; resolve: () => void; reject: (err: Error) => void }[] = [];
   readonly #loops: Promise<void>;
@@ -275,6 +281,7 @@ export class Load {
   constructor(options: LoadOptions) {
     this.#opts = {
       concurrency: 8,
+      connectionPerRequest: 0,
       maxRequests: 200_000,
       maxMs: 80_000,
       requestTimeoutMs: 30_000,
@@ -289,7 +296,7 @@ export class Load {
     );
   }
 
-  /** Milliseconds since the load started (the time base of failures and `countSince`). */
+  /** Milliseconds since the load started (the time base of `Failure.atMs`). */
   now(): number {
     return performance.now() - this.#started;
   }
@@ -305,15 +312,16 @@ export class Load {
     return this.#until(() => this.#requests >= target, `${count} more requests were answered`);
   }
 
-  /** Responses from process `pid` at or after `atMs` (load time). */
-  countSince(pid: number, atMs: number): number {
-    return (this.#times.get(String(pid)) ?? []).filter((t) => t >= atMs).length;
+  /** Responses from process `pid` received at or after `since` (a `performance.now()` value). */
+  countSince(pid: number, since: number): number {
+    return (this.#times.get(String(pid)) ?? []).filter((t) => t >= since).length;
   }
 
   async stop(): Promise<LoadReport> {
     this.#stopped = true;
     await this.#loops;
     this.#agent.destroy();
+    this.#oneShot.destroy();
     return {
       requests: this.#requests,
       ok: this.#ok,
@@ -350,7 +358,8 @@ export class Load {
   }
 
   async #loop(client: number): Promise<void> {
-    const { port, maxRequests, maxMs, requestTimeoutMs } = this.#opts;
+    const { port, maxRequests, maxMs, requestTimeoutMs, connectionPerRequest } = this.#opts;
+    const agent = client < connectionPerRequest ? this.#oneShot : this.#agent;
     const big = 'x'.repeat(8 * 1024);
     for (let i = 0; !this.#stopped && this.#requests < maxRequests && this.now() < maxMs; i++) {
       let method: 'GET' | 'POST' = 'GET';
@@ -375,20 +384,20 @@ export class Load {
           expected = body;
           break;
       }
-      const outcome = await send(this.#agent, port, method, urlPath, body, requestTimeoutMs);
+      const outcome = await send(agent, port, method, urlPath, body, requestTimeoutMs);
       this.#requests++;
-      const atMs = this.now();
+      const receivedAt = performance.now();
       if (outcome.error === undefined && outcome.status === 200 && outcome.body === expected) {
         this.#ok++;
         if (outcome.instance !== undefined) {
           this.#byInstance.set(outcome.instance, (this.#byInstance.get(outcome.instance) ?? 0) + 1);
           const times = this.#times.get(outcome.instance) ?? [];
           if (times.length === 0) this.#times.set(outcome.instance, times);
-          times.push(atMs);
+          times.push(receivedAt);
         }
       } else {
         this.#failures.push({
-          atMs: Math.round(atMs),
+          atMs: Math.round(receivedAt - this.#started),
           request: `${method} ${urlPath}`,
           status: outcome.status,
           error: outcome.error,

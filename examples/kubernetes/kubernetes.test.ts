@@ -1,0 +1,134 @@
+// The Kubernetes termination protocol, simulated (./cluster.ts), with the numbers of ./deployment.yaml:
+// a pod is deleted while client load flows through its Service, and the endpoint removal reaches the
+// routing table only later. No request may be lost, readiness must fail within one probe period, and
+// the pod must exit on its own, before the grace period. README.md explains the arithmetic checked first.
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { freePorts, Load, Processes, stderrMatch } from '../harness.js';
+import { readManifest, Service } from './cluster.js';
+
+const manifest = readManifest(fileURLToPath(new URL('./deployment.yaml', import.meta.url)));
+const ms = (name: string) => {
+  const value = manifest.env[name];
+  if (value === undefined || !/^\d+$/.test(value)) throw new Error(`env ${name} is ${value} in the manifest`);
+  return Number(value);
+};
+const drainDelay = ms('DRAIN_DELAY');
+const timeout = ms('SHUTDOWN_TIMEOUT');
+const hookTimeout = ms('HOOK_TIMEOUT');
+
+/** Endpoint removal delays the behaviour tests cover: fast propagation, and a slow one. */
+const removalDelays = [500, 8000];
+/** lameduck's bound, after the deadline, for destroyed connections to report closed (FORCE_SETTLE_MS). */
+const settleMs = 1000;
+/** After-drain hooks the example server registers (flush-metrics). */
+const afterDrainHooks = 1;
+/** Time for the process to exit after its report, and for the kubelet to notice. */
+const exitMarginMs = 2000;
+
+const procs = new Processes();
+let load: Load | undefined;
+let service: Service | undefined;
+afterEach(async () => {
+  await load?.stop();
+  load = undefined;
+  service?.close();
+  service = undefined;
+  await procs.stopAll();
+});
+
+describe('the example manifest', () => {
+  it('has numbers that satisfy the shutdown arithmetic of README.md', () => {
+    const { graceMs, preStopMs, readiness } = manifest;
+    // 1. lameduck closes its listeners at drainDelay, which must come before the deadline.
+    expect(drainDelay).toBeLessThan(timeout);
+    // 2. Anything that routes by readiness sees the pod unready before its listeners close.
+    expect(readiness.periodMs * readiness.failureThreshold + readiness.timeoutMs).toBeLessThanOrEqual(
+      drainDelay,
+    );
+    // 3. The listeners stay open until the slowest endpoint removal simulated below has landed.
+    expect(drainDelay).toBeGreaterThan(Math.max(...removalDelays));
+    // 4. The worst-case shutdown ends before SIGKILL: preStop, the drain up to its deadline, the settle
+    //    bound, every after-drain hook at its timeout, and a margin to exit.
+    const worstMs = preStopMs + timeout + settleMs + afterDrainHooks * hookTimeout + exitMarginMs;
+    expect(worstMs).toBeLessThanOrEqual(graceMs);
+  });
+});
+
+/**
+ * Two pods behind the Service, client load through it, then pod A deleted with the endpoint removal
+ * `removalDelay` ms later. Returns what happened, for the assertions.
+ */
+async function deleteUnderLoad(removalDelay: number, env: Record<string, string> = {}) {
+  service = new Service(manifest, procs);
+  await service.listen();
+  const [portA, portB] = (await freePorts(2)) as [number, number];
+  const [a, b] = await Promise.all([service.startPod(portA, env), service.startPod(portB, env)]);
+  // Half the clients keep their connection alive, half open one per request: new connections keep
+  // arriving through the routing table while it still lists the terminating pod.
+  load = new Load({ port: service.port, concurrency: 8, connectionPerRequest: 4 });
+  await Promise.all([load.seen(a.instance.pid), load.seen(b.instance.pid)]);
+
+  const shutdownLogged = stderrMatch(a.instance.child, /shutdown started/).then(() => performance.now());
+  const termination = await service.deletePod(a, removalDelay);
+  const shutdownAt = await shutdownLogged;
+  await load.more(100);
+  const servedByAAfterSigterm = load.countSince(a.instance.pid, termination.sigtermAt);
+  const report = await load.stop();
+  load = undefined;
+  return { a, b, termination, shutdownAt, servedByAAfterSigterm, report };
+}
+
+describe('a pod deleted under load, as the kubelet and the endpoints controller do it', () => {
+  for (const removalDelay of removalDelays) {
+    it(`loses no request when the endpoint removal lands ${removalDelay} ms after the deletion`, async () => {
+      const started = performance.now();
+      const { a, termination, shutdownAt, servedByAAfterSigterm, report } =
+        await deleteUnderLoad(removalDelay);
+      const { periodMs, failureThreshold } = manifest.readiness;
+
+      // No request lost, although the routing table kept sending new connections to the pod after
+      // SIGTERM (until the removal) and the pod served them.
+      expect(report.failures, JSON.stringify(report.failures.slice(0, 20))).toEqual([]);
+      expect(report.ok).toBe(report.requests);
+      expect(servedByAAfterSigterm).toBeGreaterThan(0);
+      expect(termination.exitedAt).toBeGreaterThan(termination.removedAt);
+
+      // Readiness: every probe that started once the process had logged the start of its shutdown
+      // failed, and the first of them was scheduled within one period of that moment. (The log line
+      // is the reference, not kill(): the signal reaches the event loop asynchronously.)
+      const after = a.probes.filter((p) => p.startedAt > shutdownAt);
+      expect(after.length).toBeGreaterThan(0);
+      expect(after.filter((p) => p.ok)).toEqual([]);
+      const first = after[0]!;
+      expect(first.scheduledAt - shutdownAt).toBeLessThanOrEqual(periodMs);
+      expect(a.notReadyAt?.tick).toBe(first.tick + failureThreshold - 1);
+
+      // The process exits on its own, cleanly, after the drain delay and before the grace period.
+      expect(termination.exit).toEqual({ code: 0, signal: null });
+      expect(termination.killed).toBe(false);
+      expect(termination.exitedAt - termination.sigtermAt).toBeGreaterThanOrEqual(drainDelay);
+      expect(termination.exitedAt - termination.deletedAt).toBeLessThan(manifest.graceMs);
+
+      console.info(
+        `kubernetes, endpoint removal after ${removalDelay} ms: ${report.requests} requests, 0 lost, ` +
+          `${servedByAAfterSigterm} served by the terminating pod after SIGTERM; first failing readiness ` +
+          `probe ${Math.round(first.startedAt - termination.sigtermAt)} ms after SIGTERM; exit ` +
+          `${Math.round(termination.exitedAt - termination.sigtermAt)} ms after SIGTERM (grace ` +
+          `${manifest.graceMs} ms); test ${Math.round(performance.now() - started)} ms`,
+      );
+    });
+  }
+
+  it('loses requests without a drain delay (the control: the simulation does route to a terminating pod)', async () => {
+    const { report, termination } = await deleteUnderLoad(2000, { DRAIN_DELAY: '0' });
+    expect(termination.exit).toEqual({ code: 0, signal: null });
+    // The listener closed at SIGTERM while the routing table still sent new connections to the pod:
+    // they were refused (a reset through the proxy), or met the gate's 503 if accepted just before.
+    expect(report.failures.length).toBeGreaterThan(0);
+    console.info(
+      `kubernetes control, drainDelay 0, endpoint removal after 2000 ms: ${report.failures.length} of ` +
+        `${report.requests} requests lost (${[...new Set(report.failures.map((f) => f.error ?? f.status))].join(', ')})`,
+    );
+  });
+});
