@@ -4,6 +4,7 @@ import { closeServer, listen, RawConnection } from '@lameduck/conformance';
 import { createLameduck, Lameduck, type LameduckOptions } from '@lameduck/core';
 import express5 from 'express';
 import express4 from 'express4';
+import request from 'supertest';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type GracefulOptions, graceful } from '../src/index.js';
 
@@ -104,19 +105,23 @@ describe.each([
 
   it('lets an in-flight sub-app request end in the error handler, with Connection: close', async () => {
     const { lifecycle, app, seen, release, entered } = buildApp({});
-    const url = await serve(app, lifecycle.lameduck);
-    const conn = await connect(url);
-    conn.get('/sub/fail');
+    // Attached explicitly: supertest listens on it for the request, and the lifecycle drains it.
+    const server = http.createServer(app);
+    lifecycle.lameduck.attach(server);
+    const response = request(server)
+      .get('/sub/fail')
+      .set('Connection', 'keep-alive')
+      .then((res) => res);
     await entered;
     const drained = once(lifecycle.lameduck, 'drain');
     const report = lifecycle.lameduck.shutdown();
     await drained;
     release();
-    const res = await conn.response();
-    expect(res).toMatchObject({ status: 500, body: 'handled' });
+    const res = await response;
+    expect(res).toMatchObject({ status: 500, text: 'handled' });
     expect(res.headers.connection).toBe('close');
     expect(seen).toEqual(['app /sub/fail', 'error boom']);
-    expect((await report).requests.completed).toBe(1);
+    expect(await report).toMatchObject({ servers: 1, requests: { completed: 1 } });
   });
 
   it('serves no health routes unless asked, and mounts them where given', async () => {
@@ -124,21 +129,116 @@ describe.each([
     cleanups.push(() => plain.lameduck.dispose());
     const app = express();
     app.use(plain);
-    const url = await serve(app, plain.lameduck);
-    const conn = await connect(url);
-    conn.get('/readyz');
-    expect((await conn.response()).status).toBe(404);
+    await request(app).get('/readyz').expect(404);
 
     const health = graceful({ ...quiet, readinessPath: '/ready', livenessPath: '/live' });
     cleanups.push(() => health.lameduck.dispose());
     const app2 = express();
     app2.use('/internal', health);
-    const url2 = await serve(app2, health.lameduck);
-    const conn2 = await connect(url2);
-    conn2.get('/internal/ready');
-    expect(await conn2.response()).toMatchObject({ status: 200, body: '{"status":"ready"}' });
-    conn2.get('/internal/live');
-    expect(await conn2.response()).toMatchObject({ status: 200, body: '{"status":"alive"}' });
+    await request(app2)
+      .get('/internal/ready')
+      .expect('Content-Type', /json/)
+      .expect(200, '{"status":"ready"}');
+    await request(app2).get('/internal/live').expect(200, '{"status":"alive"}');
+  });
+
+  it('fails readiness and closes every response while the shutdown is held before the drain', async () => {
+    const lifecycle = graceful({ ...quiet, readinessPath: '/readyz', livenessPath: '/livez' });
+    cleanups.push(() => lifecycle.lameduck.dispose());
+    const app = express();
+    app.use(lifecycle);
+    app.get('/', (_req, res) => {
+      res.send('hello');
+    });
+    const server = http.createServer(app);
+    lifecycle.lameduck.attach(server);
+    // superagent asks for Connection: close unless told otherwise, which would hide lameduck's.
+    const get = (path: string) => request(server).get(path).set('Connection', 'keep-alive');
+    // A before-drain hook holds the shutdown where a drain delay would, without a timer.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    lifecycle.lameduck.onShutdown('hold', () => held, { phase: 'beforeDrain', timeout: 60_000 });
+    await get('/').expect('Connection', 'keep-alive').expect(200, 'hello');
+    await get('/readyz').expect('Connection', 'keep-alive').expect(200, '{"status":"ready"}');
+
+    const report = lifecycle.lameduck.shutdown();
+    await get('/readyz').expect('Connection', 'close').expect(503, '{"status":"draining"}');
+    await get('/livez').expect('Connection', 'close').expect(200, '{"status":"alive"}');
+    await get('/').expect('Connection', 'close').expect(200, 'hello');
+    release();
+    expect(await report).toMatchObject({ exitCode: 0, servers: 1, requests: { completed: 3, rejected: 0 } });
+  });
+
+  it('answers 503 with Retry-After once shutdown() is over; no middleware, route or error handler runs', async () => {
+    const { lifecycle, app, seen } = buildApp({ retryAfter: 5 });
+    await request(app).get('/router/item').expect(200, 'item');
+    expect(seen).toEqual(['app /router/item']);
+    await lifecycle.lameduck.shutdown();
+    for (const path of ['/router/item', '/sub/ok', '/missing']) {
+      await request(app).get(path).expect('Retry-After', '5').expect('Connection', 'close').expect(503);
+    }
+    expect(seen).toEqual(['app /router/item']);
+  });
+
+  it("reports each shutdown hook's outcome", async () => {
+    const lifecycle = graceful(quiet);
+    cleanups.push(() => lifecycle.lameduck.dispose());
+    const done: string[] = [];
+    lifecycle.lameduck.onShutdown('queue', () => void done.push('queue'), { phase: 'beforeDrain' });
+    lifecycle.lameduck.onShutdown('db', async () => void done.push('db'));
+    lifecycle.lameduck.onShutdown('cache', () => {
+      throw new Error('cache unreachable');
+    });
+    const report = await lifecycle.lameduck.shutdown('test');
+    expect(done).toEqual(['queue', 'db']);
+    expect(report.hooks).toEqual([
+      { name: 'queue', phase: 'beforeDrain', outcome: 'ok', durationMs: expect.any(Number) },
+      { name: 'db', phase: 'afterDrain', outcome: 'ok', durationMs: expect.any(Number) },
+      {
+        name: 'cache',
+        phase: 'afterDrain',
+        outcome: 'error',
+        error: 'cache unreachable',
+        durationMs: expect.any(Number),
+      },
+    ]);
+    expect(report.exitCode).toBe(1);
+  });
+
+  it('builds 50 apps with graceful() in one process: one listener per signal, no MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => {
+      if (warning.name === 'MaxListenersExceededWarning') warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    cleanups.push(() => process.off('warning', onWarning));
+    const sigterm = process.listenerCount('SIGTERM');
+    const sigint = process.listenerCount('SIGINT');
+    const built: { app: express5.Express; lifecycle: ReturnType<typeof graceful> }[] = [];
+    for (let i = 0; i < 50; i++) {
+      // The default options, signals included: every lifecycle owns SIGTERM and SIGINT.
+      const lifecycle = graceful({ logger: false, readinessPath: '/readyz' });
+      cleanups.push(() => lifecycle.lameduck.dispose());
+      const app = express();
+      app.use(lifecycle);
+      app.get('/', (_req, res) => {
+        res.send(`app ${i}`);
+      });
+      built.push({ app, lifecycle });
+    }
+    expect(process.listenerCount('SIGTERM')).toBeLessThanOrEqual(sigterm + 1);
+    expect(process.listenerCount('SIGINT')).toBeLessThanOrEqual(sigint + 1);
+    for (const [i, { app }] of built.entries()) {
+      await request(app).get('/').expect(200, `app ${i}`);
+      await request(app).get('/readyz').expect(200);
+    }
+    // process.emitWarning() emits on a later tick; the requests above took many.
+    expect(warnings).toEqual([]);
+    for (const { lifecycle } of built) lifecycle.lameduck.dispose();
+    expect(process.listenerCount('SIGTERM')).toBe(sigterm);
+    expect(process.listenerCount('SIGINT')).toBe(sigint);
   });
 
   it('shares one lifecycle across two apps and drains both servers', async () => {

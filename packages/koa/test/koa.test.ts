@@ -5,6 +5,7 @@ import { closeServer, listen, RawConnection } from '@lameduck/conformance';
 import { createLameduck, Lameduck, type LameduckOptions } from '@lameduck/core';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
+import request from 'supertest';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type GracefulOptions, graceful } from '../src/index.js';
 
@@ -114,14 +115,125 @@ describe.each([
     expect((await report).requests.completed).toBe(1);
   });
 
-  it('serves no health routes unless asked', async () => {
-    const lifecycle = graceful(quiet);
+  it('serves no health routes unless asked, and answers them when asked', async () => {
+    const plain = graceful(quiet);
+    cleanups.push(() => plain.lameduck.dispose());
+    const app = new Koa();
+    app.use(plain);
+    await request(app.callback()).get('/readyz').expect(404);
+
+    const health = graceful({ ...quiet, readinessPath: '/ready', livenessPath: '/live' });
+    cleanups.push(() => health.lameduck.dispose());
+    const app2 = new Koa();
+    app2.use(health);
+    await request(app2.callback())
+      .get('/ready')
+      .expect('Content-Type', /json/)
+      .expect(200, '{"status":"ready"}');
+    await request(app2.callback()).get('/live').expect(200, '{"status":"alive"}');
+  });
+
+  it('fails readiness and closes every response while the shutdown is held before the drain', async () => {
+    const lifecycle = graceful({ ...quiet, readinessPath: '/readyz', livenessPath: '/livez' });
     cleanups.push(() => lifecycle.lameduck.dispose());
     const app = new Koa();
     app.use(lifecycle);
-    const conn = await connect(await serve(app, lifecycle.lameduck));
-    conn.get('/readyz');
-    expect((await conn.response()).status).toBe(404);
+    app.use((ctx) => {
+      ctx.body = 'hello';
+    });
+    const server = http.createServer(app.callback());
+    lifecycle.lameduck.attach(server);
+    // superagent asks for Connection: close unless told otherwise, which would hide lameduck's.
+    const get = (path: string) => request(server).get(path).set('Connection', 'keep-alive');
+    // A before-drain hook holds the shutdown where a drain delay would, without a timer.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    lifecycle.lameduck.onShutdown('hold', () => held, { phase: 'beforeDrain', timeout: 60_000 });
+    await get('/').expect('Connection', 'keep-alive').expect(200, 'hello');
+    await get('/readyz').expect('Connection', 'keep-alive').expect(200, '{"status":"ready"}');
+
+    const report = lifecycle.lameduck.shutdown();
+    await get('/readyz').expect('Connection', 'close').expect(503, '{"status":"draining"}');
+    await get('/livez').expect('Connection', 'close').expect(200, '{"status":"alive"}');
+    await get('/').expect('Connection', 'close').expect(200, 'hello');
+    release();
+    expect(await report).toMatchObject({ exitCode: 0, servers: 1, requests: { completed: 3, rejected: 0 } });
+  });
+
+  it('answers 503 with Retry-After once shutdown() is over; no middleware or route runs', async () => {
+    const { lifecycle, app, seen } = buildApp({ retryAfter: 5 });
+    await request(app.callback()).get('/item').expect(200, 'item');
+    expect(seen).toEqual(['app /item']);
+    await lifecycle.lameduck.shutdown();
+    for (const path of ['/item', '/missing']) {
+      await request(app.callback())
+        .get(path)
+        .expect('Retry-After', '5')
+        .expect('Connection', 'close')
+        .expect(503);
+    }
+    expect(seen).toEqual(['app /item']);
+  });
+
+  it("reports each shutdown hook's outcome", async () => {
+    const lifecycle = graceful(quiet);
+    cleanups.push(() => lifecycle.lameduck.dispose());
+    const done: string[] = [];
+    lifecycle.lameduck.onShutdown('queue', () => void done.push('queue'), { phase: 'beforeDrain' });
+    lifecycle.lameduck.onShutdown('db', async () => void done.push('db'));
+    lifecycle.lameduck.onShutdown('cache', () => {
+      throw new Error('cache unreachable');
+    });
+    const report = await lifecycle.lameduck.shutdown('test');
+    expect(done).toEqual(['queue', 'db']);
+    expect(report.hooks).toEqual([
+      { name: 'queue', phase: 'beforeDrain', outcome: 'ok', durationMs: expect.any(Number) },
+      { name: 'db', phase: 'afterDrain', outcome: 'ok', durationMs: expect.any(Number) },
+      {
+        name: 'cache',
+        phase: 'afterDrain',
+        outcome: 'error',
+        error: 'cache unreachable',
+        durationMs: expect.any(Number),
+      },
+    ]);
+    expect(report.exitCode).toBe(1);
+  });
+
+  it('builds 50 apps with graceful() in one process: one listener per signal, no MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => {
+      if (warning.name === 'MaxListenersExceededWarning') warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    cleanups.push(() => process.off('warning', onWarning));
+    const sigterm = process.listenerCount('SIGTERM');
+    const sigint = process.listenerCount('SIGINT');
+    const built: { app: Koa3; lifecycle: ReturnType<typeof graceful> }[] = [];
+    for (let i = 0; i < 50; i++) {
+      // The default options, signals included: every lifecycle owns SIGTERM and SIGINT.
+      const lifecycle = graceful({ logger: false, readinessPath: '/readyz' });
+      cleanups.push(() => lifecycle.lameduck.dispose());
+      const app = new Koa();
+      app.use(lifecycle);
+      app.use((ctx) => {
+        ctx.body = `app ${i}`;
+      });
+      built.push({ app, lifecycle });
+    }
+    expect(process.listenerCount('SIGTERM')).toBeLessThanOrEqual(sigterm + 1);
+    expect(process.listenerCount('SIGINT')).toBeLessThanOrEqual(sigint + 1);
+    for (const [i, { app }] of built.entries()) {
+      await request(app.callback()).get('/').expect(200, `app ${i}`);
+      await request(app.callback()).get('/readyz').expect(200);
+    }
+    // process.emitWarning() emits on a later tick; the requests above took many.
+    expect(warnings).toEqual([]);
+    for (const { lifecycle } of built) lifecycle.lameduck.dispose();
+    expect(process.listenerCount('SIGTERM')).toBe(sigterm);
+    expect(process.listenerCount('SIGINT')).toBe(sigint);
   });
 
   it('shares one lifecycle across two apps and drains both servers', async () => {
