@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, LameduckError } from './errors.js';
 import type { AnyRequest } from './types.js';
+import { answerUnavailable } from './unavailable.js';
 
 /**
  * How far the drain has gone, as seen by connections:
@@ -88,11 +89,6 @@ export interface TrackerOptions {
   /** An upgraded socket must close; returns false when nobody listens, so the tracker destroys it. */
   onUpgraded: (socket: Duplex, request: IncomingMessage) => boolean;
 }
-
-const rejectBody = JSON.stringify({
-  error: 'Service Unavailable',
-  message: 'The server is shutting down; retry the request.',
-});
 
 /**
  * Node's own bookkeeping on an HTTP/1 socket: `_httpMessage` is the response being written (node's
@@ -513,25 +509,8 @@ export class ConnectionTracker {
   }
 
   #reject(record: RequestRecord): void {
-    const { req, res } = record;
     record.rejected = true;
-    const send = () => {
-      if (res.headersSent || res.writableEnded) return;
-      res.statusCode = 503;
-      res.setHeader('Connection', 'close');
-      if (this.#opts.retryAfter !== false) res.setHeader('Retry-After', String(this.#opts.retryAfter));
-      res.setHeader('Content-Type', 'application/json; charset=utf-8');
-      res.setHeader('Content-Length', Buffer.byteLength(rejectBody));
-      res.end(rejectBody);
-    };
-    // Read the body first: closing a socket with unread request bytes makes the kernel send a reset,
-    // which can reach the client before our 503 does (the "lingering close" of RFC 9112 §9.6).
-    if (req.complete) {
-      send();
-    } else {
-      req.resume();
-      req.once('end', send);
-    }
+    answerUnavailable(record.req, record.res, this.#opts.retryAfter);
   }
 
   #finishRequest(record: RequestRecord): void {

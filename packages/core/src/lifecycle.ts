@@ -1,13 +1,14 @@
-import dc from 'node:diagnostics_channel';
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { AttachedServers } from './attached-servers.js';
+import { subscribeDiscovery, subscribeRequests } from './channels.js';
 import { ConnectionTracker } from './connections.js';
 import { describeValue } from './describe-value.js';
 import { ErrorCodes, LameduckError } from './errors.js';
 import { pathOf, sendHealth } from './health.js';
 import { resolveHandleOptions } from './health-options.js';
-import { HookRegistry, since } from './hooks.js';
+import { HookRegistry } from './hooks.js';
 import { kExitAfter, kHandover } from './internal.js';
 import { silentLogger, stderrLogger } from './logger.js';
 import { type ResolvedOptions, resolveOptions } from './options.js';
@@ -20,22 +21,14 @@ import {
   ready as reportReady,
 } from './restart/handover.js';
 import { type RestartOptions, type RestartResult, restart as selfUpgrade } from './restart/self-upgrade.js';
-import {
-  closeAllConnections,
-  closeListener,
-  ownershipOf,
-  type ServerKind,
-  serverKind,
-  setOwnership,
-  wireServer,
-} from './servers.js';
+import { ownershipOf, serverKind } from './servers.js';
+import { runShutdown, type ShutdownHost } from './shutdown.js';
 import { exitProcess, installSignals, type SignalBinding, signalExitCode } from './signals.js';
 import type {
   AnyRequest,
   AnyServer,
   HookFn,
   HookOptions,
-  HookReport,
   LameduckEvents,
   LameduckLogger,
   LameduckOptions,
@@ -43,13 +36,7 @@ import type {
   RequestListener,
   ShutdownReport,
 } from './types.js';
-
-interface RequestStartMessage {
-  request: IncomingMessage;
-  response: ServerResponse;
-  socket: Socket;
-  server: AnyServer;
-}
+import { answerUnavailable } from './unavailable.js';
 
 /** Options of {@link Lameduck.handle}. */
 export interface HandleOptions {
@@ -57,14 +44,6 @@ export interface HandleOptions {
   readinessPath?: string | false;
   /** Answer liveness probes at this path (200 until the shutdown is over). */
   livenessPath?: string | false;
-}
-
-interface AttachedServer {
-  kind: ServerKind;
-  explicit: boolean;
-  unwire: () => void;
-  closed: Promise<void> | undefined;
-  isClosed: boolean;
 }
 
 /**
@@ -76,15 +55,17 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
   readonly #log: LameduckLogger;
   readonly #tracker: ConnectionTracker;
   readonly #hooks: HookRegistry;
-  readonly #servers = new Map<AnyServer, AttachedServer>();
+  readonly #servers: AttachedServers;
   readonly #id = {};
   readonly #shutdownController = new AbortController();
   #state: LameduckState = 'ready';
   #discovering: boolean;
-  #subscriptions: [string, (message: unknown) => void][] = [];
+  #stopDiscovery: (() => void) | undefined;
+  #stopRequests: (() => void) | undefined;
   #signals: SignalBinding | undefined;
   #shutdown: Promise<ShutdownReport> | undefined;
-  #checkDone: (() => void) | undefined;
+  /** What the running shutdown wants to hear about every change of connections and listeners. */
+  #watch: (() => void) | undefined;
   #disposed = false;
 
   constructor(options?: LameduckOptions) {
@@ -103,32 +84,22 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
       idleGrace: this.#opts.idleGrace,
       lateRequests: this.#opts.lateRequests,
       retryAfter: this.#opts.retryAfter,
-      onChange: () => this.#checkDone?.(),
+      onChange: () => this.#watch?.(),
       onUpgraded: (socket, request) => {
         if (this.listenerCount('upgraded') === 0) return false;
         this.emit('upgraded', { socket, request });
         return true;
       },
     });
+    this.#servers = new AttachedServers(this.#id, this.#tracker, () => this.#watch?.());
     this.#discovering = this.#opts.discover;
-
     // Nothing is subscribed per request while serving: the drain learns what is in flight from node's
-    // own bookkeeping when it starts (see #run), so serving costs what it costs without lameduck.
+    // own bookkeeping when it starts, so serving costs what it costs without lameduck.
     if (this.#discovering) {
-      this.#subscribe('net.server.socket', (message) => {
-        const socket = (message as { socket: Socket }).socket;
-        const server = (socket as Socket & { server?: AnyServer }).server;
-        if (server === undefined || !this.#owns(server, undefined)) return;
-        const attached = this.#servers.get(server);
-        // The server was found through this very connection: its 'connection' event is already past.
-        if (attached?.kind === 'http') this.#tracker.trackSocket(socket);
-        else if (attached?.kind === 'https' || attached?.kind === 'http2-secure')
-          this.#tracker.trackHandshake(socket);
-      });
-      this.#subscribe('tracing:net.server.listen:asyncEnd', (message) => {
-        const server = (message as { server: AnyServer }).server;
-        this.#owns(server, undefined);
-      });
+      this.#stopDiscovery = subscribeDiscovery(
+        (server) => this.#owns(server),
+        (socket, server) => this.#discovered(socket, server),
+      );
     }
 
     if (this.#opts.signals.length > 0) {
@@ -188,27 +159,20 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
       );
     }
     if (this.#discovering) {
-      // Discovery is over: its per-connection channel goes, and the servers it found stay attached.
+      // Discovery is over: its channels go, and the servers it found stay attached.
       this.#discovering = false;
-      this.#unsubscribeAll();
+      this.#stopDiscovery?.();
+      this.#stopDiscovery = undefined;
     }
-    const owner = ownershipOf(server);
-    if (owner !== undefined && owner.id !== this.#id) {
-      if (owner.explicit) {
-        throw new LameduckError(
-          ErrorCodes.ATTACH_OWNED,
-          'attach() was given a server another lameduck lifecycle already drains; share one lifecycle between them instead.',
-        );
-      }
-      owner.release();
+    const owner = this.#servers.foreignOwner(server);
+    if (owner?.explicit) {
+      throw new LameduckError(
+        ErrorCodes.ATTACH_OWNED,
+        'attach() was given a server another lameduck lifecycle already drains; share one lifecycle between them instead.',
+      );
     }
-    const existing = this.#servers.get(server);
-    if (existing) {
-      existing.explicit = true;
-      setOwnership(server, this.#ownership(server, true));
-      return this;
-    }
-    this.#add(server, kind, true);
+    owner?.release();
+    this.#servers.add(server, kind, true);
     return this;
   }
 
@@ -256,10 +220,7 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     if (this.#tracker.gate(req)) return true;
     // A request on a server lameduck does not track (discovery off and never attached).
     if (this.#tracker.mode === 'draining' && this.#tracker.lateRequests === 'reject' && !res.headersSent) {
-      res.statusCode = 503;
-      res.setHeader('Connection', 'close');
-      if (this.#opts.retryAfter !== false) res.setHeader('Retry-After', String(this.#opts.retryAfter));
-      res.end();
+      answerUnavailable(req, res, this.#opts.retryAfter);
       return true;
     }
     return false;
@@ -318,10 +279,10 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    this.#unsubscribeAll();
+    this.#unsubscribe();
     this.#signals?.remove();
     disposeHandover(this);
-    for (const server of [...this.#servers.keys()]) this.#release(server);
+    this.#servers.releaseAll();
     this.#tracker.dispose();
   }
 
@@ -334,64 +295,37 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     }
   }
 
-  #subscribe(name: string, fn: (message: unknown) => void): void {
-    dc.subscribe(name, fn);
-    this.#subscriptions.push([name, fn]);
-  }
-
-  #unsubscribeAll(): void {
-    for (const [name, fn] of this.#subscriptions) dc.unsubscribe(name, fn);
-    this.#subscriptions = [];
+  #unsubscribe(): void {
+    this.#stopDiscovery?.();
+    this.#stopDiscovery = undefined;
+    this.#stopRequests?.();
+    this.#stopRequests = undefined;
   }
 
   /** True when this lifecycle drains the server, adopting it first when discovery is on. */
-  #owns(server: AnyServer, _socket: Socket | undefined): boolean {
+  #owns(server: AnyServer): boolean {
     if (this.#servers.has(server)) return true;
     if (!this.#discovering || this.#disposed || this.#state === 'closed') return false;
     const kind = serverKind(server);
     if (kind === undefined || ownershipOf(server) !== undefined) return false;
-    this.#add(server, kind, false);
+    this.#servers.add(server, kind, false);
     this.#log.debug?.({ kind }, 'discovered a server');
     return true;
   }
 
-  #ownership(server: AnyServer, explicit: boolean) {
-    return { id: this.#id, explicit, release: () => this.#release(server) };
-  }
-
-  #add(server: AnyServer, kind: ServerKind, explicit: boolean): void {
-    const entry: AttachedServer = {
-      kind,
-      explicit,
-      unwire: wireServer(server, kind, this.#tracker),
-      closed: undefined,
-      isClosed: false,
-    };
-    this.#servers.set(server, entry);
-    setOwnership(server, this.#ownership(server, explicit));
-    // A server found in the middle of a drain stops accepting too.
-    if (this.#tracker.mode === 'draining') this.#closeServer(server, entry);
-  }
-
-  #release(server: AnyServer): void {
-    const entry = this.#servers.get(server);
-    if (entry === undefined) return;
-    entry.unwire();
-    this.#servers.delete(server);
-    if (ownershipOf(server)?.id === this.#id) setOwnership(server, undefined);
-  }
-
-  #closeServer(server: AnyServer, entry: AttachedServer): void {
-    entry.closed ??= closeListener(server).then(() => {
-      entry.isClosed = true;
-      this.#checkDone?.();
-    });
+  /** A connection found by discovery: its server's 'connection' event is already past, so track it here. */
+  #discovered(socket: Socket, server: AnyServer): void {
+    if (!this.#owns(server)) return;
+    const kind = this.#servers.kindOf(server);
+    if (kind === 'http') this.#tracker.trackSocket(socket);
+    else if (kind === 'https' || kind === 'http2-secure') this.#tracker.trackHandshake(socket);
   }
 
   #setState(to: LameduckState): void {
     const from = this.#state;
     if (from === to) return;
     this.#state = to;
+    if (to === 'closed') this.#unsubscribe();
     this.emit('state', { from, to });
   }
 
@@ -401,7 +335,11 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
       // gets this same promise.
       let running!: Promise<ShutdownReport>;
       this.#shutdown = Promise.resolve().then(() => running);
-      running = this.#run(reason, signal);
+      running = runShutdown(this.#host(), reason, signal).then((report) => {
+        // A shutdown not started by a signal leaves the signals: a later one gets node's default.
+        if (signal === undefined) this.#signals?.remove();
+        return report;
+      });
     }
     if (signal !== undefined && this.#signals !== undefined) {
       const signals = this.#signals;
@@ -418,147 +356,29 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     if (this.#opts.exit) exitProcess(exitCode);
   }
 
-  async #run(reason: string, signal: NodeJS.Signals | undefined): Promise<ShutdownReport> {
-    const started = performance.now();
-    const startedAt = new Date().toISOString();
-    const tracker = this.#tracker;
-    const opts = this.#opts;
-    const inFlightAtStart = tracker.inFlight;
-    const openAtStart = tracker.openConnections;
-    tracker.startCounting();
-    this.#setState('draining');
-    this.#shutdownController.abort(
-      new LameduckError(ErrorCodes.SHUTDOWN, `The shutdown started (${reason}).`),
-    );
-    this.emit('shutdown', signal === undefined ? { reason } : { reason, signal });
-    this.#log.info(
-      { reason, inFlight: inFlightAtStart, connections: openAtStart, servers: this.#servers.size },
-      'shutdown started; readiness now fails',
-    );
-
-    let deadlineTimer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<'deadline'>((resolve) => {
-      deadlineTimer = setTimeout(() => resolve('deadline'), opts.timeout);
-      deadlineTimer.unref();
-    });
-    const hookReports: HookReport[] = [];
-    const onHook = (report: HookReport) => {
-      hookReports.push(report);
-      this.emit('hook', report);
-      const fields = { hook: report.name, phase: report.phase, ms: report.durationMs, error: report.error };
-      if (report.outcome === 'ok') this.#log.info(fields, 'hook done');
-      else this.#log.warn(fields, report.outcome === 'timeout' ? 'hook timed out' : 'hook failed');
+  /** The narrow view of this lifecycle that the shutdown sequence works with (shutdown.ts). */
+  #host(): ShutdownHost {
+    return {
+      options: this.#opts,
+      log: this.#log,
+      tracker: this.#tracker,
+      hooks: this.#hooks,
+      serverCount: () => this.#servers.size,
+      setState: (to) => this.#setState(to),
+      abortShutdownSignal: (reason) => this.#shutdownController.abort(reason),
+      trackEveryRequest: () => {
+        this.#stopRequests ??= subscribeRequests((m) => {
+          if (this.#owns(m.server)) this.#tracker.onRequest(m.request, m.response);
+        });
+      },
+      closeListeners: () => this.#servers.closeListeners(),
+      listenersClosed: () => this.#servers.listenersClosed(),
+      closeAllConnections: () => this.#servers.destroyConnections(),
+      watch: (onChange) => {
+        this.#watch = onChange;
+      },
+      emit: (event, ...args) => (this.emit as (event: string, ...args: unknown[]) => boolean)(event, ...args),
     };
-
-    // 1. Drain delay and before-drain hooks, side by side.
-    const delayStart = performance.now();
-    // From the first moment, every response closes its connection, even with no drain delay: a
-    // response that finishes before the listeners close must not invite the client back.
-    // From now on every request is tracked, through the channel node publishes before any 'request'
-    // listener runs; the ones already in flight are taken from their sockets by enterClosing().
-    this.#subscribe('http.server.request.start', (message) => {
-      const m = message as RequestStartMessage;
-      if (this.#owns(m.server, m.socket)) tracker.onRequest(m.request, m.response);
-    });
-    tracker.enterClosing();
-    if (opts.drainDelay > 0) {
-      this.#log.info({ ms: opts.drainDelay }, 'drain delay: serving with Connection: close');
-    }
-    await Promise.race([
-      Promise.all([sleep(opts.drainDelay), this.#hooks.run('beforeDrain', reason, onHook)]),
-      deadline,
-    ]);
-    const delayMs = since(delayStart);
-
-    // 2. Close the listeners and drain.
-    const drainStart = performance.now();
-    const done = new Promise<'done'>((resolve) => {
-      this.#checkDone = () => {
-        if (tracker.idle && [...this.#servers.values()].every((s) => s.isClosed)) resolve('done');
-      };
-    });
-    for (const [server, entry] of this.#servers) this.#closeServer(server, entry);
-    tracker.enterDraining();
-    this.emit('drain', { inFlight: tracker.inFlight, sockets: tracker.openConnections });
-    this.#log.info(
-      { inFlight: tracker.inFlight, connections: tracker.openConnections },
-      'listeners closed; draining',
-    );
-    this.#checkDone?.();
-    let deadlineReached = false;
-    if ((await Promise.race([done, deadline])) === 'deadline') {
-      deadlineReached = true;
-      const left = { inFlight: tracker.inFlight, sockets: tracker.openConnections };
-      this.emit('deadline', left);
-      this.#log.warn(left, 'deadline reached: aborting requests and destroying connections');
-      await tracker.force(
-        new LameduckError(ErrorCodes.DRAIN_DEADLINE, `The drain deadline of ${opts.timeout} ms passed.`),
-      );
-      for (const server of this.#servers.keys()) closeAllConnections(server);
-      // Every connection is destroyed now; their 'close' events arrive within a turn or two of the event
-      // loop, and `done` resolves with the last. The bound only matters when something never closes (a
-      // socket node keeps that lameduck cannot see): the report must still come, so the whole drain is
-      // at most `timeout` + FORCE_SETTLE_MS, which the README's exit-time budget includes.
-      if ((await Promise.race([done, sleep(FORCE_SETTLE_MS).then(() => 'bound' as const)])) === 'bound') {
-        this.#log.warn(
-          { inFlight: tracker.inFlight, sockets: tracker.openConnections, ms: FORCE_SETTLE_MS },
-          'connections still open after being destroyed; reporting without them',
-        );
-      }
-    }
-    clearTimeout(deadlineTimer);
-    this.#checkDone = undefined;
-    const drainMs = since(drainStart);
-
-    // 3. After-drain hooks.
-    this.#setState('closing');
-    const hooksStart = performance.now();
-    await this.#hooks.run('afterDrain', reason, onHook);
-    const hooksMs = since(hooksStart);
-
-    const s = tracker.stats;
-    const hooksFailed = hookReports.some((h) => h.outcome !== 'ok');
-    const report: ShutdownReport = {
-      reason,
-      ...(signal === undefined ? {} : { signal }),
-      startedAt,
-      durationMs: since(started),
-      phases: { delayMs, drainMs, hooksMs },
-      deadlineReached,
-      servers: this.#servers.size,
-      requests: {
-        inFlightAtStart,
-        completed: s.completed,
-        rejected: s.rejected,
-        aborted: s.aborted,
-        disconnected: s.disconnected,
-      },
-      sockets: {
-        openAtStart,
-        closedIdle: s.closedIdle,
-        closedAfterResponse: s.closedAfterResponse,
-        upgradedClosed: s.upgradedClosed,
-        forced: s.forced,
-      },
-      hooks: hookReports,
-      exitCode: deadlineReached || hooksFailed ? 1 : 0,
-    };
-    this.#unsubscribeAll();
-    this.#setState('closed');
-    this.#log[report.exitCode === 0 ? 'info' : 'warn'](
-      {
-        ms: report.durationMs,
-        completed: s.completed,
-        rejected: s.rejected,
-        aborted: s.aborted,
-        forced: s.forced,
-        exitCode: report.exitCode,
-      },
-      'shutdown complete',
-    );
-    this.emit('report', report);
-    if (signal === undefined) this.#signals?.remove();
-    return report;
   }
 
   // ── Zero-downtime restart (docs/restart.md): thin delegates to ./restart/. ─────────────────────────
@@ -629,18 +449,6 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     return selfUpgrade(this, options);
   }
   // ── End of the restart block. ─────────────────────────────────────────────────────────────────────
-}
-
-/**
- * How long the drain waits, after destroying what was left at the deadline, for those connections to
- * report that they closed. Destroyed sockets close in microseconds; this is a bound for the pathological
- * case, not a delay anyone normally sees.
- */
-const FORCE_SETTLE_MS = 1_000;
-
-function sleep(ms: number): Promise<void> {
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 /**
