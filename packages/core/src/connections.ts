@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2Session, ServerHttp2Stream } from 'node:http2';
+import { type Http2Session, constants as h2, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, LameduckError } from './errors.js';
@@ -462,8 +462,12 @@ export class ConnectionTracker {
           // destroy() cancels node's queued writes, and node still emits 'finish' for them (the write
           // callback runs without `_hadError`): decide now which responses were cut.
           if (conn.kind === 'http1') for (const r of conn.pending) r.cut = !r.res.writableFinished;
-          if (conn.kind === 'http2') conn.session.destroy();
-          else conn.socket.destroy();
+          if (conn.kind === 'http2') {
+            // Reset each open stream with CANCEL first: destroy() alone resets them with NO_ERROR, which a
+            // client takes for the end of a body it has only part of (RFC 9113 §8.1: no END_STREAM).
+            for (const s of conn.streams) if (!s.stream.closed) s.stream.close(h2.NGHTTP2_CANCEL);
+            conn.session.destroy();
+          } else conn.socket.destroy();
         });
         resolve();
       });

@@ -113,4 +113,42 @@ describe('chaos regressions', () => {
     expect(code).toBe(1001);
     expect(report.sockets).toMatchObject({ upgradedClosed: 1, closedIdle: 0 });
   });
+
+  // chaos seed 101, trial 31 (fastify, h2c): a stream cut at the deadline ended, for node's client, like
+  // a complete response. session.destroy() without a code resets each open stream with NO_ERROR, and a
+  // client takes RST_STREAM(NO_ERROR) after data as the end of the body (node's emits 'end', rstCode 0).
+  it('resets HTTP/2 streams cut at the deadline with an error code', async () => {
+    const lameduck = createLameduck({ signals: false, exit: false, logger: false, timeout: 200 });
+    const arrived = countdown(2);
+    const server = http2.createServer((req, res) => {
+      arrived.tick();
+      // Both held past the deadline: one has sent part of its body, one nothing yet.
+      if (req.url === '/partial') res.write('part of the body');
+    });
+    lameduck.attach(server);
+    const port = await listen(server);
+    cleanup.push(() => {
+      lameduck.dispose();
+      server.close();
+    });
+
+    const client = http2.connect(`http://127.0.0.1:${port}`);
+    client.on('error', () => {});
+    cleanup.push(() => client.destroy());
+    const outcome = (path: string) =>
+      new Promise<{ rstCode: number | undefined }>((resolve) => {
+        const stream = client.request({ ':path': path });
+        stream.on('error', () => {});
+        stream.resume();
+        stream.on('close', () => resolve({ rstCode: stream.rstCode }));
+      });
+    const partial = outcome('/partial');
+    const nothing = outcome('/nothing');
+    await arrived.done;
+
+    const report = await lameduck.shutdown();
+    expect(report.requests).toMatchObject({ completed: 0, aborted: 2 });
+    expect((await partial).rstCode).not.toBe(http2.constants.NGHTTP2_NO_ERROR);
+    expect((await nothing).rstCode).not.toBe(http2.constants.NGHTTP2_NO_ERROR);
+  });
 });
