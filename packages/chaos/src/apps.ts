@@ -28,6 +28,12 @@ export interface BuiltApp {
 
 type Listener = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
+/**
+ * Room for the clients that stop reading multi-megabyte bodies: past node's default of 10 MB per
+ * session, nghttp2 refuses new streams with ENHANCE_YOUR_CALM, node's protection and not the drain's.
+ */
+const h2Options = { maxSessionMemory: 256 };
+
 /** A node server of the protocol's kind around a request listener (every framework here has one). */
 function nodeServer(protocol: Protocol, tls: BuildOptions['tls'], listener: Listener): AnyServer {
   const h2 = listener as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
@@ -37,9 +43,9 @@ function nodeServer(protocol: Protocol, tls: BuildOptions['tls'], listener: List
     case 'https':
       return https.createServer({ ...tls }, listener);
     case 'h2':
-      return http2.createSecureServer({ ...tls, allowHTTP1: true }, h2);
+      return http2.createSecureServer({ ...tls, ...h2Options, allowHTTP1: true }, h2);
     case 'h2c':
-      return http2.createServer(h2);
+      return http2.createServer(h2Options, h2);
   }
 }
 
@@ -158,8 +164,8 @@ async function buildFastify(o: BuildOptions): Promise<BuiltApp> {
   const secure = o.protocol === 'https' || o.protocol === 'h2';
   const http2 = o.protocol === 'h2' || o.protocol === 'h2c';
   const fastify = Fastify({
-    ...(http2 ? { http2: true } : {}),
-    ...(secure ? { https: { ...o.tls, ...(http2 ? { allowHTTP1: true } : {}) } } : {}),
+    ...(http2 ? { http2: true, http: h2Options } : {}),
+    ...(secure ? { https: { ...o.tls, ...(http2 ? { ...h2Options, allowHTTP1: true } : {}) } } : {}),
   } as Parameters<typeof Fastify>[0]);
   await fastify.register(gracefulPlugin, { ...o.options, readinessPath: '/readyz' });
   fastify.addContentTypeParser(

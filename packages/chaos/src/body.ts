@@ -54,4 +54,8 @@ export class PatternCheck {
   get complete(): boolean {
     return !this.mismatch && this.received === this.size;
   }
+
+  toString(): string {
+    return `${this.received} of ${this.size} bytes${this.mismatch ? ', not the pattern' : ''}`;
+  }
 }

@@ -263,7 +263,11 @@ export function checkTrial(record: TrialRecord): TrialCheck {
       const status = a.status ?? 0;
       if (status >= 200 && status < 300) {
         if (a.verified) count('ok');
-        else fail(a, `a ${status} whose body is not the one asked for`);
+        else
+          fail(
+            a,
+            `a ${status} whose body is not the one asked for (${a.body ?? '?'}, ${a.error ?? 'no error'})`,
+          );
       } else if (status === 503) {
         const h2 = a.kind === 'h2';
         if (ranBy) fail(a, `503 although the handler ran (pid ${ranBy.pid})`);

@@ -122,7 +122,7 @@ function debugLines(record: TrialRecord, check: TrialCheck): string[] {
         `    [${rel(l.t)}] pid ${l.pid} report ${JSON.stringify(r.requests)} ${JSON.stringify(r.sockets)}`,
       );
     } else if (l.chaos === undefined && typeof l.msg === 'string') {
-      out.push(`    [${rel(Date.parse(String(l.time)))}] keeper: ${l.msg}`);
+      out.push(`    [wall ${String(l.time).slice(11, 23)}] keeper: ${l.msg}`);
     }
   }
   for (const s of record.signals) out.push(`    [${rel(s.t)}] runner sent ${s.signal} to ${s.pid}`);

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
 import WebSocket from 'ws';
 import { digest, PatternCheck, patternBody } from './body.js';
+import { now } from './clock.js';
 import { H1Conn, type H1Result, type Verifier, watchLocalPort } from './http1.js';
 import type { RequestPlan, SessionPlan } from './plan.js';
 
@@ -36,6 +37,8 @@ export interface Attempt {
   connectionClose?: boolean;
   retryAfter?: string;
   verified?: boolean;
+  /** For a 2xx whose body failed the check: what arrived. */
+  body?: string;
   text?: string;
   error?: string;
   ws?: { opened: boolean; code?: number; sent: number; echoed: number; inOrder: boolean };
@@ -51,8 +54,6 @@ export interface ClientContext {
   live: Set<{ destroy(): void }>;
   timedOut: boolean;
 }
-
-const now = (): number => performance.timeOrigin + performance.now();
 
 /** Expects an exact short body. */
 class TextCheck implements Verifier {
@@ -370,6 +371,7 @@ async function h2(ctx: ClientContext, i: number, s: Extract<SessionPlan, { kind:
             // stream that ended without a reset code is complete.
             attempt.result = ended && !stream.rstCode ? 'response' : 'truncated';
             if (attempt.status < 300) attempt.verified = p.verifier.complete;
+            if (attempt.verified === false) attempt.body = String(p.verifier);
             else attempt.text = Buffer.concat(text).toString('utf8', 0, 200);
           } else if (stream.rstCode === REFUSED_STREAM) {
             attempt.result = 'stream-refused';

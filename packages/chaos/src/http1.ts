@@ -1,5 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
+import { now } from './clock.js';
 
 /** Checks a body as it arrives. */
 export interface Verifier {
@@ -61,7 +62,6 @@ export function watchLocalPort(socket: net.Socket, onPort: (port: number) => voi
     if (socket.localPort !== undefined) onPort(socket.localPort);
   });
 }
-const now = (): number => performance.timeOrigin + performance.now();
 
 /**
  * One client connection speaking HTTP/1.1 by hand: requests can be pipelined, trickled a byte at a

@@ -3,8 +3,8 @@
  * signals and real exit codes. Configured by `LAMEDUCK_CHAOS` (a ServerPlan plus TLS material), run
  * directly, as a keeper's worker, or as the new process of a self-upgrade (same command, same env).
  *
- * It writes one JSON line per fact on stderr, each with `chaos` (what), `pid` and `t` (ms since the
- * epoch, comparable across processes): `listening`, `conn` (an accepted connection's client port),
+ * It writes one JSON line per fact on stderr, each with `chaos` (what), `pid` and `t` (ms on the
+ * machine's monotonic clock, comparable across processes): `listening`, `conn` (an accepted connection's client port),
  * `seen` (a request reached lameduck), `run` (its handler started), `hook`, `appClose`, `shutdown`,
  * `listenerClose`, `drain`, `deadline`, `report`, `forceExit`, `log` (lameduck's own log lines) and `exit`.
  */
@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { bindRestart, type LameduckLogger } from '@lameduck/core';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { buildApp } from './apps.js';
+import { now } from './clock.js';
 import type { ServerPlan } from './plan.js';
 import { idOf } from './routes.js';
 
@@ -27,8 +28,7 @@ export interface ChildConfig extends ServerPlan {
 const config = JSON.parse(process.env.LAMEDUCK_CHAOS ?? '{}') as ChildConfig;
 
 function emit(chaos: string, fields: object = {}): void {
-  const t = performance.timeOrigin + performance.now();
-  process.stderr.write(`${JSON.stringify({ chaos, pid: process.pid, t, ...fields })}\n`);
+  process.stderr.write(`${JSON.stringify({ chaos, pid: process.pid, t: now(), ...fields })}\n`);
 }
 
 process.on('exit', (code) => emit('exit', { code }));

@@ -5,11 +5,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { binPath, type Line, nodeArgs, Proc } from '../../core/test/restart/helpers.js';
 import { type Attempt, type ClientContext, runSession } from './clients.js';
+import { now } from './clock.js';
 import type { TrialPlan } from './plan.js';
 import type { ChildConfig } from './server.js';
 
 const serverPath = fileURLToPath(new URL('./server.ts', import.meta.url));
-const now = (): number => performance.timeOrigin + performance.now();
 
 /** A signal the runner sent, and when. */
 export interface SentSignal {
