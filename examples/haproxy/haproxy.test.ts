@@ -38,10 +38,10 @@ function render(template: string, listen: number, a: number, b: number): string 
 }
 
 /**
- * Starts HAProxy and two instances with this drain delay, rolls both instances under load, and checks
- * that the clients saw no failure. Returns a summary line.
+ * Starts HAProxy and two instances with this drain delay, restarts `restarts` of them one after the
+ * other under load, and checks that the clients saw no failure. Returns a summary line.
  */
-async function rollBehindHaproxy(file: string, drainDelay: number): Promise<string> {
+async function rollBehindHaproxy(file: string, drainDelay: number, restarts = 2): Promise<string> {
   const started = performance.now();
   dir = mkdtempSync(path.join(tmpdir(), 'lameduck-haproxy-'));
   const [listen, a, b] = (await freePorts(3)) as [number, number, number];
@@ -62,7 +62,7 @@ async function rollBehindHaproxy(file: string, drainDelay: number): Promise<stri
   load = new Load({ port: listen });
   await Promise.all(instances.map((i) => load?.seen(i.pid)));
   const downs: string[] = [];
-  const { instances: fresh, steps } = await rollingRestart(procs, instances, load, env, {
+  const { instances: fresh, steps } = await rollingRestart(procs, instances.slice(0, restarts), load, env, {
     afterSignal: async (old) => {
       const down = await lb.waitFor(new RegExp(`Server app/${name(old)} is DOWN, reason: [^,]*`), mark);
       downs.push(down[0]);
@@ -117,7 +117,8 @@ describe.skipIf(haproxy.skip)(haproxy.title, () => {
 
   it('still fails no request without a drain delay: the retries cover what the checks have not seen', async () => {
     // The listener closes at SIGTERM, before any check fails: HAProxy meets refused connections,
-    // connections reset in the accept queue and 503s from the gate, and retries each elsewhere.
-    console.info(`haproxy, drainDelay 0: ${await rollBehindHaproxy(file(), 0)}`);
+    // connections reset in the accept queue and 503s from the gate, and retries each elsewhere. One
+    // restart shows it; the second would take as long and show nothing more.
+    console.info(`haproxy, drainDelay 0: ${await rollBehindHaproxy(file(), 0, 1)}`);
   });
 });

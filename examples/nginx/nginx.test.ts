@@ -37,10 +37,10 @@ function render(template: string, dir: string, listen: number, a: number, b: num
 }
 
 /**
- * Starts two instances with this drain delay behind nginx, rolls both under load, and checks that the
- * clients saw no failure. Returns a summary line.
+ * Starts two instances with this drain delay behind nginx, restarts `restarts` of them one after the
+ * other under load, and checks that the clients saw no failure. Returns a summary line.
  */
-async function rollBehindNginx(file: string, drainDelay: number): Promise<string> {
+async function rollBehindNginx(file: string, drainDelay: number, restarts = 2): Promise<string> {
   const started = performance.now();
   dir = mkdtempSync(path.join(tmpdir(), 'lameduck-nginx-'));
   const [listen, a, b] = (await freePorts(3)) as [number, number, number];
@@ -58,7 +58,7 @@ async function rollBehindNginx(file: string, drainDelay: number): Promise<string
 
   load = new Load({ port: listen });
   await Promise.all(instances.map((i) => load?.seen(i.pid)));
-  const { instances: fresh, steps } = await rollingRestart(procs, instances, load, env);
+  const { instances: fresh, steps } = await rollingRestart(procs, instances.slice(0, restarts), load, env);
   await load.more(200);
   const report = await load.stop();
   load = undefined;
@@ -105,6 +105,7 @@ describe.skipIf(nginx.skip)(nginx.title, () => {
   });
 
   it('fails no request without a drain delay either: nginx learns from refusals in both cases', async () => {
-    console.info(`nginx, drainDelay 0: ${await rollBehindNginx(file(), 0)}`);
+    // One restart shows it; the second would take as long and show nothing more.
+    console.info(`nginx, drainDelay 0: ${await rollBehindNginx(file(), 0, 1)}`);
   });
 });
