@@ -9,18 +9,16 @@ import { ErrorCodes, LameduckError } from './errors.js';
 import { pathOf, sendHealth } from './health.js';
 import { resolveHandleOptions } from './health-options.js';
 import { HookRegistry } from './hooks.js';
-import { kExitAfter, kHandover } from './internal.js';
 import { silentLogger, stderrLogger } from './logger.js';
 import { type ResolvedOptions, resolveOptions } from './options.js';
+import { Handover, type ListenOptions, type ListenTarget, type ReadyOptions } from './restart/handover.js';
 import {
-  disposeHandover,
-  type ListenOptions,
-  type ListenTarget,
-  listen as listenOn,
-  type ReadyOptions,
-  ready as reportReady,
-} from './restart/handover.js';
-import { type RestartOptions, type RestartResult, restart as selfUpgrade } from './restart/self-upgrade.js';
+  type BindRestartOptions,
+  bindRestartSignal,
+  type RestartOptions,
+  type RestartResult,
+  restart as selfUpgrade,
+} from './restart/self-upgrade.js';
 import { ownershipOf, serverKind } from './servers.js';
 import { runShutdown, type ShutdownHost } from './shutdown.js';
 import { exitProcess, installSignals, type SignalBinding, signalExitCode } from './signals.js';
@@ -66,6 +64,8 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
   #shutdown: Promise<ShutdownReport> | undefined;
   /** What the running shutdown wants to hear about every change of connections and listeners. */
   #watch: (() => void) | undefined;
+  /** listen(), ready(), restart(): made on first use (restart/handover.ts). */
+  #handover: Handover | undefined;
   #disposed = false;
 
   constructor(options?: LameduckOptions) {
@@ -281,7 +281,7 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     this.#disposed = true;
     this.#unsubscribe();
     this.#signals?.remove();
-    disposeHandover(this);
+    this.#handover?.dispose();
     this.#servers.releaseAll();
     this.#tracker.dispose();
   }
@@ -383,18 +383,38 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
 
   // ── Zero-downtime restart (docs/restart.md): thin delegates to ./restart/. ─────────────────────────
 
-  /** Internal (./restart/): this process hands its sockets over, so its drain serves late requests. */
-  [kHandover](): void {
-    this.#tracker.serveLateRequests();
+  /** The hand-over of this lifecycle, over a narrow view of it (restart/handover.ts). */
+  #handoverOf(): Handover {
+    if (this.#handover === undefined) {
+      const lifecycle = this;
+      this.#handover = new Handover({
+        get state() {
+          return lifecycle.state;
+        },
+        get inFlight() {
+          return lifecycle.inFlight;
+        },
+        get connections() {
+          return lifecycle.connections;
+        },
+        attach: (server) => {
+          this.attach(server);
+        },
+        shutdown: (reason) => this.shutdown(reason),
+        serveLateRequests: () => this.#tracker.serveLateRequests(),
+        exitAfter: (shutdown, exit) => this.#exitAfter(shutdown, exit),
+      });
+    }
+    return this.#handover;
   }
 
   /**
-   * Internal (./restart/): exit once this shutdown (a hand-over's) is over, when `exit` asks for it or,
-   * left undefined, when this lifecycle owns the signals with `exit` on. A lifecycle that owns signals
-   * goes through the exit bookkeeping of signals.ts, so the process still waits for every other
-   * signal-owning lifecycle, exactly as after a signal.
+   * Exit once this shutdown (a hand-over's) is over, when `exit` asks for it or, left undefined, when
+   * this lifecycle owns the signals with `exit` on. A lifecycle that owns signals goes through the exit
+   * bookkeeping of signals.ts, so the process still waits for every other signal-owning lifecycle,
+   * exactly as after a signal.
    */
-  [kExitAfter](shutdown: Promise<ShutdownReport>, exit: boolean | undefined): void {
+  #exitAfter(shutdown: Promise<ShutdownReport>, exit: boolean | undefined): void {
     const owns = this.#signals !== undefined && this.#opts.exit;
     if (!(exit ?? owns)) return;
     const signals = this.#signals;
@@ -419,7 +439,7 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     target: ListenTarget,
     options?: ListenOptions,
   ): Promise<ReturnType<AnyServer['address']>> {
-    return listenOn(this, server, target, options);
+    return this.#handoverOf().listen(server, target, options);
   }
 
   /**
@@ -433,7 +453,7 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
    */
   ready(options?: ReadyOptions): Promise<void> {
     this.#assertUsable('ready');
-    return reportReady(this, options);
+    return this.#handoverOf().ready(options);
   }
 
   /**
@@ -446,7 +466,21 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
    */
   restart(options?: RestartOptions): Promise<RestartResult> {
     this.#assertUsable('restart');
-    return selfUpgrade(this, options);
+    return selfUpgrade(this.#handoverOf(), options);
+  }
+
+  /**
+   * Restarts on a signal (SIGHUP by default, or SIGUSR2): a self-upgrade through {@link restart}, whose
+   * failure is logged and changes nothing. Returns the function that removes the binding; dispose()
+   * removes it too. Binding one signal twice is a no-op.
+   *
+   * @example
+   * await lameduck.listen(server, { port: 8080 });
+   * lameduck.bindRestart({ signal: 'SIGHUP', pidFile: '/run/app.pid' });
+   */
+  bindRestart(options?: BindRestartOptions): () => void {
+    this.#assertUsable('bindRestart');
+    return bindRestartSignal(this.#handoverOf(), options);
   }
   // ── End of the restart block. ─────────────────────────────────────────────────────────────────────
 }

@@ -62,6 +62,17 @@ function unlisten(
 }
 
 /**
+ * Calls `fn` on every `signal` the process receives, through the one process listener per signal;
+ * returns the function that stops it. For signals other than the shutdown ones (bindRestart's SIGHUP).
+ */
+export function onProcessSignal(signal: NodeJS.Signals, fn: () => void): () => void {
+  const state = processSignals();
+  const target = () => fn();
+  listen(state, signal, target);
+  return () => unlisten(state, signal, target);
+}
+
+/**
  * Ends the process. The only place the library calls `process.exit`: every caller reaches it through a
  * lifecycle that owns the signals with `exit` on, or through an explicit `exit: true`.
  */

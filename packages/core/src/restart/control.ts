@@ -56,6 +56,8 @@ function write(socket: net.Socket, message: object): void {
 /** The child's end of the channel. One per process: it is opened from the environment once. */
 export class ControlClient extends EventEmitter<{ message: [ParentMessage]; lost: [] }> {
   readonly role: ControlRole;
+  /** The hand-over that answers this channel's messages: one per process, the first to listen(). */
+  wiredTo: object | undefined;
   readonly #socket: net.Socket;
   #adopted = false;
   #readySent = false;

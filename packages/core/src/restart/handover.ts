@@ -2,9 +2,7 @@ import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { describeValue } from '../describe-value.js';
 import { ErrorCodes } from '../errors.js';
-import { kHandover } from '../internal.js';
-import type { Lameduck } from '../lifecycle.js';
-import type { AnyServer } from '../types.js';
+import type { AnyServer, LameduckState, ShutdownReport } from '../types.js';
 import { type ControlClient, controlClient } from './control.js';
 import { restartError } from './errors.js';
 import { addressMatches, type InheritedSocket, inheritedSockets, probeTcp } from './inherited.js';
@@ -46,43 +44,143 @@ export interface ListenedSocket {
   name: string;
 }
 
-/** Per-lifecycle hand-over state, kept on the lifecycle object itself (no module state). */
-export interface HandoverState {
-  pending: number;
-  listened: ListenedSocket[];
-  autoReady: boolean;
-  readyCalled: boolean;
-  ready: Promise<void> | undefined;
-  systemd: boolean;
+/**
+ * What a hand-over needs of its lifecycle: a narrow view, so that the restart modules depend on this
+ * interface and not on the lifecycle's internals.
+ */
+export interface HandoverHost {
+  readonly state: LameduckState;
+  readonly inFlight: number;
+  readonly connections: number;
+  attach(server: AnyServer): void;
+  shutdown(reason: string): Promise<ShutdownReport>;
+  /** Another process accepts on the same listening sockets: the drain serves late requests. */
+  serveLateRequests(): void;
+  /**
+   * Exit once this shutdown is over, when `exit` asks for it or, left undefined, when the lifecycle owns
+   * the signals with `exit` on (through the same exit bookkeeping as after a signal).
+   */
+  exitAfter(shutdown: Promise<ShutdownReport>, exit: boolean | undefined): void;
+}
+
+/**
+ * The application side of zero-downtime restart for one lifecycle: the sockets it listens on through
+ * `listen()`, its ready report, the PID file, a self-upgrade in progress, and the signals bound to
+ * `restart()`. The lifecycle owns one, made on first use.
+ */
+export class Handover {
+  readonly host: HandoverHost;
+  /** Servers given to listen() that are listening, with their socket names (handed on by restart()). */
+  readonly listened: ListenedSocket[] = [];
   pidFile: string | undefined;
-  restarting: boolean;
+  systemd = false;
+  restarting = false;
   /** Signal → the function that removes bindRestart()'s listener for it. */
-  signalBindings: Map<string, () => void>;
-}
+  readonly signalBindings = new Map<string, () => void>();
+  #pending = 0;
+  #autoReady = true;
+  #readyCalled = false;
+  #ready: Promise<void> | undefined;
 
-const stateKey = Symbol.for('lameduck.handover.v1');
+  constructor(host: HandoverHost) {
+    this.host = host;
+  }
 
-export function handoverState(lameduck: Lameduck): HandoverState {
-  const holder = lameduck as unknown as Record<symbol, HandoverState | undefined>;
-  holder[stateKey] ??= {
-    pending: 0,
-    listened: [],
-    autoReady: true,
-    readyCalled: false,
-    ready: undefined,
-    systemd: false,
-    pidFile: undefined,
-    restarting: false,
-    signalBindings: new Map(),
-  };
-  return holder[stateKey];
-}
+  /** Resolves once the ready report went out (undefined before ready() ran). */
+  get readyReported(): Promise<void> | undefined {
+    return this.#ready;
+  }
 
-/** Removes every process-level listener the restart modules installed for this lifecycle (dispose()). */
-export function disposeHandover(lameduck: Lameduck): void {
-  const state = (lameduck as unknown as Record<symbol, HandoverState | undefined>)[stateKey];
-  if (state === undefined) return;
-  for (const remove of [...state.signalBindings.values()]) remove();
+  /**
+   * Listens on a handed-over socket when one matches `target` (from a keeper, a restarting parent or
+   * systemd), otherwise binds it. Attaches the server to the lifecycle. See {@link Lameduck.listen}.
+   */
+  async listen(
+    server: AnyServer,
+    target: ListenTarget,
+    options: ListenOptions = {},
+  ): Promise<AddressInfo | string | null> {
+    const t = normalize(target);
+    if (options.autoReady === false) this.#autoReady = false;
+    this.host.attach(server);
+    const sockets = inheritedSockets();
+    const client = controlClient();
+    if (client) this.#wireControl(client);
+    const inherited = findInherited(sockets, t);
+    this.#pending++;
+    try {
+      this.listened.push({ server, name: await listenTo(server, t, inherited, sockets, client, options) });
+    } finally {
+      this.#pending--;
+    }
+    // A second listen() started right after this one (`await listen(a); await listen(b)`) runs before
+    // the immediate fires, so ready waits for it too.
+    setImmediate(() => {
+      if (this.#pending === 0 && this.#autoReady && !this.#readyCalled) void this.ready();
+    });
+    return server.address();
+  }
+
+  /**
+   * Reports that start-up is complete: to the keeper or the restarting parent over the control channel,
+   * or (standalone) by writing the PID file and, when asked, telling systemd. Idempotent.
+   * See {@link Lameduck.ready}.
+   */
+  ready(options: ReadyOptions = {}): Promise<void> {
+    this.#readyCalled = true;
+    if (options.systemd) this.systemd = true;
+    if (this.host.state !== 'ready') return Promise.resolve();
+    this.#ready ??= (async () => {
+      inheritedSockets();
+      const client = controlClient();
+      if (client) {
+        this.#wireControl(client);
+        // The PID file and systemd's MAINPID follow at adoption, when the parent hands over.
+        if (!client.adopted) {
+          client.ready();
+          return;
+        }
+      }
+      if (this.pidFile !== undefined) writePidFile(this.pidFile);
+      if (this.systemd) await systemdNotify(['--ready', `--pid=${process.pid}`]);
+    })();
+    return this.#ready;
+  }
+
+  /** Removes every process-level listener the restart modules installed for this lifecycle (dispose()). */
+  dispose(): void {
+    for (const remove of [...this.signalBindings.values()]) remove();
+  }
+
+  /** Wires the control channel to this lifecycle, once per process: lifeline, adoption, stats. */
+  #wireControl(client: ControlClient): void {
+    if (client.wiredTo !== undefined) return;
+    client.wiredTo = this;
+    const host = this.host;
+    // Under a keeper the listening socket outlives this worker's drain. (A self-upgraded process is
+    // adopted and later drains as a standalone one; its parent flips this itself before draining.)
+    if (client.role === 'keeper') host.serveLateRequests();
+    client.on('lost', () => {
+      // The keeper (or the parent that was upgrading) is gone, however it died: behave as if it had sent
+      // SIGTERM, so that a lifecycle owning signals drains and exits and anything else gets node's default.
+      process.kill(process.pid, 'SIGTERM');
+    });
+    client.on('message', (message) => {
+      if (message.type === 'stats') {
+        client.send({
+          type: 'stats',
+          pid: process.pid,
+          state: host.state,
+          inFlight: host.inFlight,
+          connections: host.connections,
+        });
+      } else if (message.type === 'adopt') {
+        if (message.pidFile !== undefined) writePidFile(message.pidFile);
+        if (message.notify) void systemdNotify(['--ready', `--pid=${process.pid}`]);
+        client.close();
+      }
+    });
+  }
 }
 
 interface NormalTarget {
@@ -141,36 +239,6 @@ function describeTarget(t: NormalTarget): string {
   return formatAddress({ port: t.port ?? 0, host: t.host });
 }
 
-/** Wires the control channel to this lifecycle once per process: lifeline, adoption, stats. */
-function wireControl(lameduck: Lameduck, client: ControlClient): void {
-  const wired = client as unknown as { lameduckWired?: boolean };
-  if (wired.lameduckWired) return;
-  wired.lameduckWired = true;
-  // Under a keeper the listening socket outlives this worker's drain. (A self-upgraded process is
-  // adopted and later drains as a standalone one; its parent flips this itself before draining.)
-  if (client.role === 'keeper') lameduck[kHandover]();
-  client.on('lost', () => {
-    // The keeper (or the parent that was upgrading) is gone, however it died: behave as if it had sent
-    // SIGTERM, so that a lifecycle owning signals drains and exits and anything else gets node's default.
-    process.kill(process.pid, 'SIGTERM');
-  });
-  client.on('message', (message) => {
-    if (message.type === 'stats') {
-      client.send({
-        type: 'stats',
-        pid: process.pid,
-        state: lameduck.state,
-        inFlight: lameduck.inFlight,
-        connections: lameduck.connections,
-      });
-    } else if (message.type === 'adopt') {
-      if (message.pidFile !== undefined) writePidFile(message.pidFile);
-      if (message.notify) void systemdNotify(['--ready', `--pid=${process.pid}`]);
-      client.close();
-    }
-  });
-}
-
 /** Writes the PID file atomically (a temporary file renamed over it), so a reader never sees it half-written. */
 export function writePidFile(path: string): void {
   const tmp = `${path}.${process.pid}.tmp`;
@@ -182,14 +250,6 @@ export function writePidFile(path: string): void {
       fs.unlinkSync(tmp);
     } catch {}
   }
-}
-
-function scheduleAutoReady(lameduck: Lameduck, state: HandoverState): void {
-  // A second listen() started right after this one (`await listen(a); await listen(b)`) runs before
-  // the immediate fires, so ready waits for it too.
-  setImmediate(() => {
-    if (state.pending === 0 && state.autoReady && !state.readyCalled) void ready(lameduck);
-  });
 }
 
 function listenOn(server: AnyServer, arg: unknown, what: string): Promise<void> {
@@ -220,86 +280,41 @@ function listenOn(server: AnyServer, arg: unknown, what: string): Promise<void> 
   });
 }
 
-/**
- * Listens on a handed-over socket when one matches `target` (from a keeper, a restarting parent or
- * systemd), otherwise binds it. Attaches the server to the lifecycle. See {@link Lameduck.listen}.
- */
-export async function listen(
-  lameduck: Lameduck,
+/** Listens on the inherited socket, or binds the target; resolves with the socket's name. */
+async function listenTo(
   server: AnyServer,
-  target: ListenTarget,
-  options: ListenOptions = {},
-): Promise<AddressInfo | string | null> {
-  const t = normalize(target);
-  const state = handoverState(lameduck);
-  if (options.autoReady === false) state.autoReady = false;
-  lameduck.attach(server);
-  const sockets = inheritedSockets();
-  const client = controlClient();
-  if (client) wireControl(lameduck, client);
-  const inherited = findInherited(sockets, t);
-  state.pending++;
-  try {
-    if (inherited) {
-      inherited.claimed = true;
-      const handle = inherited.handle;
-      // A TCP handle opened to read the address is the descriptor's owner: listen on it, not on a second
-      // handle over the same descriptor.
-      const arg = handle && inherited.tcp ? handle : { fd: inherited.fd };
-      await listenOn(server, arg, `inherited descriptor ${inherited.fd} (${inherited.name})`);
-      state.listened.push({ server, name: inherited.name });
-    } else {
-      if (client && sockets.length > 0) {
-        const offered = sockets.map((s) => `${s.name} (fd ${s.fd})`).join(', ');
-        throw restartError(
-          ErrorCodes.LISTEN_NOT_INHERITED,
-          `listen() asked for ${describeTarget(t)}, which the ${client.role === 'keeper' ? 'keeper' : 'restarting parent'} did not hand over; it handed over ${offered}.`,
-        );
-      }
-      if (t.port === undefined && t.path === undefined) {
-        throw restartError(
-          ErrorCodes.LISTEN_NOT_INHERITED,
-          `listen() asked for ${describeTarget(t)}, but no socket by that name was handed to this process; give a port or path to bind when it runs on its own.`,
-        );
-      }
-      const arg =
-        t.path !== undefined
-          ? { path: t.path, backlog: options.backlog }
-          : { port: t.port, host: t.host, backlog: options.backlog };
-      await listenOn(server, arg, describeTarget(t));
-      const name = t.name ?? (t.path !== undefined && isValidFdName(t.path) ? t.path : 'unknown');
-      state.listened.push({ server, name });
-    }
-  } finally {
-    state.pending--;
+  t: NormalTarget,
+  inherited: InheritedSocket | undefined,
+  sockets: InheritedSocket[],
+  client: ControlClient | undefined,
+  options: ListenOptions,
+): Promise<string> {
+  if (inherited) {
+    inherited.claimed = true;
+    const handle = inherited.handle;
+    // A TCP handle opened to read the address is the descriptor's owner: listen on it, not on a second
+    // handle over the same descriptor.
+    const arg = handle && inherited.tcp ? handle : { fd: inherited.fd };
+    await listenOn(server, arg, `inherited descriptor ${inherited.fd} (${inherited.name})`);
+    return inherited.name;
   }
-  scheduleAutoReady(lameduck, state);
-  return server.address();
-}
-
-/**
- * Reports that start-up is complete: to the keeper or the restarting parent over the control channel,
- * or (standalone) by writing the PID file and, when asked, telling systemd. Idempotent.
- * See {@link Lameduck.ready}.
- */
-export function ready(lameduck: Lameduck, options: ReadyOptions = {}): Promise<void> {
-  const state = handoverState(lameduck);
-  state.readyCalled = true;
-  if (options.systemd) state.systemd = true;
-  if (lameduck.state !== 'ready') return Promise.resolve();
-  state.ready ??= (async () => {
-    inheritedSockets();
-    const client = controlClient();
-    if (client) {
-      wireControl(lameduck, client);
-      // The PID file and systemd's MAINPID follow at adoption, when the parent hands over.
-      if (!client.adopted) {
-        client.ready();
-        return;
-      }
-    }
-    if (state.pidFile !== undefined) writePidFile(state.pidFile);
-    if (state.systemd) await systemdNotify(['--ready', `--pid=${process.pid}`]);
-  })();
-  return state.ready;
+  if (client && sockets.length > 0) {
+    const offered = sockets.map((s) => `${s.name} (fd ${s.fd})`).join(', ');
+    throw restartError(
+      ErrorCodes.LISTEN_NOT_INHERITED,
+      `listen() asked for ${describeTarget(t)}, which the ${client.role === 'keeper' ? 'keeper' : 'restarting parent'} did not hand over; it handed over ${offered}.`,
+    );
+  }
+  if (t.port === undefined && t.path === undefined) {
+    throw restartError(
+      ErrorCodes.LISTEN_NOT_INHERITED,
+      `listen() asked for ${describeTarget(t)}, but no socket by that name was handed to this process; give a port or path to bind when it runs on its own.`,
+    );
+  }
+  const arg =
+    t.path !== undefined
+      ? { path: t.path, backlog: options.backlog }
+      : { port: t.port, host: t.host, backlog: options.backlog };
+  await listenOn(server, arg, describeTarget(t));
+  return t.name ?? (t.path !== undefined && isValidFdName(t.path) ? t.path : 'unknown');
 }

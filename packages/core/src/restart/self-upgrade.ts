@@ -1,12 +1,12 @@
 import { describeValue } from '../describe-value.js';
 import { ErrorCodes } from '../errors.js';
-import { kExitAfter, kHandover } from '../internal.js';
-import type { Lameduck } from '../lifecycle.js';
 import { silentLogger, stderrLogger } from '../logger.js';
+import { onProcessSignal } from '../signals.js';
 import type { LameduckLogger, ShutdownReport } from '../types.js';
 import { controlClient, signalChild, spawnChild } from './control.js';
 import { restartError } from './errors.js';
-import { handoverState, writePidFile } from './handover.js';
+import type { Handover } from './handover.js';
+import { writePidFile } from './handover.js';
 
 export interface RestartOptions {
   /** Milliseconds the new process has to report ready before it is stopped and the restart rolled back. Default 10 000. */
@@ -69,11 +69,12 @@ function loggerOf(options: RestartOptions): LameduckLogger {
  * exits within `settle` of its ready, or misses `readyTimeout`, it is stopped and this process keeps
  * serving: the promise rejects with the reason. See {@link Lameduck.restart}.
  */
-export async function restart(lameduck: Lameduck, options: RestartOptions = {}): Promise<RestartResult> {
+export async function restart(handover: Handover, options: RestartOptions = {}): Promise<RestartResult> {
   const readyTimeout = checkMs('readyTimeout', options.readyTimeout, 10_000);
   const settle = checkMs('settle', options.settle, 1_000);
   const log = loggerOf(options);
-  const state = handoverState(lameduck);
+  const state = handover;
+  const host = handover.host;
   if (options.pidFile !== undefined) state.pidFile = options.pidFile;
   if (process.platform === 'win32') {
     throw restartError(
@@ -81,10 +82,10 @@ export async function restart(lameduck: Lameduck, options: RestartOptions = {}):
       'restart() needs to pass listening sockets to a child process, which Windows does not support; use a rolling deployment instead.',
     );
   }
-  if (lameduck.state !== 'ready') {
+  if (host.state !== 'ready') {
     throw restartError(
       ErrorCodes.RESTART_DRAINING,
-      `restart() was called while the lifecycle is ${lameduck.state}; a draining process has no sockets left to hand over.`,
+      `restart() was called while the lifecycle is ${host.state}; a draining process has no sockets left to hand over.`,
     );
   }
   if (state.restarting) {
@@ -210,10 +211,10 @@ export async function restart(lameduck: Lameduck, options: RestartOptions = {}):
       child.stdio[3 + sockets.length] as (NodeJS.WritableStream & { end(): void; unref?(): void }) | null
     )?.end();
     log.info({ pid: child.pid }, 'restart: the new process took over; draining this one');
-    lameduck[kHandover]();
-    const shutdown = lameduck.shutdown('restart');
+    host.serveLateRequests();
+    const shutdown = host.shutdown('restart');
     // The library exits only for a lifecycle that owns the signals with `exit` on, unless told otherwise.
-    lameduck[kExitAfter](shutdown, options.exit);
+    host.exitAfter(shutdown, options.exit);
     return { pid: child.pid ?? 0, readyMs, shutdown };
   } finally {
     state.restarting = false;
@@ -229,7 +230,15 @@ export async function restart(lameduck: Lameduck, options: RestartOptions = {}):
  * lameduck.listen(server, { port: 8080 });
  * bindRestart(lameduck, { signal: 'SIGHUP', pidFile: '/run/app.pid' });
  */
-export function bindRestart(lameduck: Lameduck, options: BindRestartOptions = {}): () => void {
+export function bindRestart(
+  lameduck: { bindRestart(options?: BindRestartOptions): () => void },
+  options: BindRestartOptions = {},
+): () => void {
+  return lameduck.bindRestart(options);
+}
+
+/** bindRestart() for one lifecycle's hand-over: see {@link Lameduck.bindRestart}. */
+export function bindRestartSignal(handover: Handover, options: BindRestartOptions = {}): () => void {
   const signal = options.signal ?? 'SIGHUP';
   if (signal !== 'SIGHUP' && signal !== 'SIGUSR2') {
     throw restartError(
@@ -239,29 +248,28 @@ export function bindRestart(lameduck: Lameduck, options: BindRestartOptions = {}
   }
   checkMs('readyTimeout', options.readyTimeout, 0);
   checkMs('settle', options.settle, 0);
-  const state = handoverState(lameduck);
   if (options.pidFile !== undefined) {
-    state.pidFile = options.pidFile;
+    const pidFile = options.pidFile;
+    handover.pidFile = pidFile;
     // Already serving on its own: the file is due now. A child not yet adopted writes it at adoption.
-    void state.ready?.then(() => {
+    void handover.readyReported?.then(() => {
       const client = controlClient();
-      if (client === undefined || client.adopted) writePidFile(options.pidFile!);
+      if (client === undefined || client.adopted) writePidFile(pidFile);
     });
   }
-  if (state.signalBindings.has(signal)) return () => {};
+  if (handover.signalBindings.has(signal)) return () => {};
   const log = loggerOf(options);
-  const handler = () => {
-    restart(lameduck, options).catch((error: Error & { code?: string }) => {
+  const off = onProcessSignal(signal, () => {
+    restart(handover, options).catch((error: Error & { code?: string }) => {
       if (error.code !== ErrorCodes.RESTART_CHILD_EXITED && error.code !== ErrorCodes.RESTART_READY_TIMEOUT)
         log.warn({ signal, code: error.code }, `restart refused: ${error.message}`);
     });
-  };
+  });
   const remove = () => {
-    if (state.signalBindings.get(signal) !== remove) return;
-    state.signalBindings.delete(signal);
-    process.removeListener(signal, handler);
+    if (handover.signalBindings.get(signal) !== remove) return;
+    handover.signalBindings.delete(signal);
+    off();
   };
-  state.signalBindings.set(signal, remove);
-  process.on(signal, handler);
+  handover.signalBindings.set(signal, remove);
   return remove;
 }

@@ -3,8 +3,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLameduck } from '../../src/index.js';
-import { listen } from '../../src/restart/handover.js';
-import { bindRestart, restart } from '../../src/restart/self-upgrade.js';
+import { bindRestart } from '../../src/restart/self-upgrade.js';
 import {
   appCommand,
   appPath,
@@ -152,19 +151,19 @@ describe('restart() (self-upgrade)', () => {
 describe('restart() refusals', () => {
   it('is refused during a drain, while another restart runs, and without a socket to hand over', async () => {
     const lameduck = createLameduck({ signals: false, logger: false });
-    await expect(restart(lameduck, { logger: false })).rejects.toMatchObject({
+    await expect(lameduck.restart({ logger: false })).rejects.toMatchObject({
       code: 'LAMEDUCK_ERR_RESTART_UNSUPPORTED',
     });
     const server = http.createServer((_req, res) => res.end('x'));
-    await listen(lameduck, server, { port: 0, host: '127.0.0.1' }, { autoReady: false });
+    await lameduck.listen(server, { port: 0, host: '127.0.0.1' }, { autoReady: false });
     const never = [process.execPath, '-e', 'setTimeout(() => {}, 10000)'];
-    const first = restart(lameduck, { command: never, readyTimeout: 500, exit: false, logger: false });
-    await expect(restart(lameduck, { command: never, exit: false, logger: false })).rejects.toMatchObject({
+    const first = lameduck.restart({ command: never, readyTimeout: 500, exit: false, logger: false });
+    await expect(lameduck.restart({ command: never, exit: false, logger: false })).rejects.toMatchObject({
       code: 'LAMEDUCK_ERR_RESTART_BUSY',
     });
     await expect(first).rejects.toMatchObject({ code: 'LAMEDUCK_ERR_RESTART_READY_TIMEOUT' });
     const report = lameduck.shutdown('test');
-    await expect(restart(lameduck, { command: never, exit: false, logger: false })).rejects.toMatchObject({
+    await expect(lameduck.restart({ command: never, exit: false, logger: false })).rejects.toMatchObject({
       code: 'LAMEDUCK_ERR_RESTART_DRAINING',
     });
     await report;
@@ -176,12 +175,12 @@ describe('restart() in a process whose signals the lifecycle does not own', () =
   it('hands over and drains without exiting the process', async () => {
     const lameduck = createLameduck({ signals: false, logger: false });
     const server = http.createServer((_req, res) => res.end('old\n'));
-    const address = await listen(lameduck, server, { port: 0, host: '127.0.0.1' }, { autoReady: false });
+    const address = await lameduck.listen(server, { port: 0, host: '127.0.0.1' }, { autoReady: false });
     const port = (address as { port: number }).port;
     const dir = tmpDir();
     const config = path.join(dir, 'app.json');
     writeConfig(config, { message: 'new', port, host: '127.0.0.1' });
-    const result = await restart(lameduck, {
+    const result = await lameduck.restart({
       command: appCommand,
       env: { ...process.env, APP_CONFIG: config },
       readyTimeout: 60_000,
