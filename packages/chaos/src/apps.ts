@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
@@ -70,6 +71,33 @@ async function listenOn(
   return portOf(server);
 }
 
+/**
+ * The server of a request listener. Plain HTTP without a restart mode listens the zero-config way a
+ * user writes it (`app.listen()`, found by discovery); otherwise a server of the protocol's kind,
+ * attached explicitly, or listened through `lameduck.listen()` in a restart mode.
+ */
+function served(
+  o: BuildOptions,
+  lameduck: Lameduck,
+  listener: Listener,
+  appListen?: () => http.Server,
+): BuiltApp {
+  if (appListen !== undefined && o.protocol === 'http' && !o.handover) {
+    const server = appListen();
+    return {
+      lameduck,
+      server,
+      listen: async () => {
+        if (!server.listening) await once(server, 'listening');
+        return portOf(server);
+      },
+    };
+  }
+  const server = nodeServer(o.protocol, o.tls, listener);
+  if (!o.handover) lameduck.attach(server);
+  return { lameduck, server, listen: (target) => listenOn(lameduck, server, o.handover, target) };
+}
+
 /** Sends an answer through a bare node response (plain node server). */
 function send(res: http.ServerResponse, a: Answer): void {
   res.statusCode = a.status;
@@ -90,9 +118,7 @@ async function buildNode(o: BuildOptions): Promise<BuiltApp> {
       () => res.writeHead(500).end(),
     );
   };
-  const server = nodeServer(o.protocol, o.tls, lameduck.handle(app, { readinessPath: '/readyz' }));
-  if (!o.handover) lameduck.attach(server);
-  return { lameduck, server, listen: (target) => listenOn(lameduck, server, o.handover, target) };
+  return served(o, lameduck, lameduck.handle(app, { readinessPath: '/readyz' }));
 }
 
 async function buildExpress(o: BuildOptions): Promise<BuiltApp> {
@@ -111,21 +137,7 @@ async function buildExpress(o: BuildOptions): Promise<BuiltApp> {
   };
   app.get(['/work', '/stream', '/big'], route);
   app.post('/upload', route);
-  // Zero-config, as a user writes it: app.listen() and discovery. TLS needs a server of its own.
-  if (o.protocol === 'http' && !o.handover) {
-    const server = app.listen(0, '127.0.0.1');
-    return {
-      lameduck,
-      server,
-      listen: async () => {
-        if (!server.listening) await new Promise((resolve) => server.once('listening', resolve));
-        return portOf(server);
-      },
-    };
-  }
-  const server = nodeServer(o.protocol, o.tls, app);
-  if (!o.handover) lameduck.attach(server);
-  return { lameduck, server, listen: (target) => listenOn(lameduck, server, o.handover, target) };
+  return served(o, lameduck, app, () => app.listen(0, '127.0.0.1'));
 }
 
 async function buildKoa(o: BuildOptions): Promise<BuiltApp> {
@@ -142,20 +154,7 @@ async function buildKoa(o: BuildOptions): Promise<BuiltApp> {
     ctx.type = a.type;
     ctx.body = a.body;
   });
-  if (o.protocol === 'http' && !o.handover) {
-    const server = app.listen(0, '127.0.0.1');
-    return {
-      lameduck,
-      server,
-      listen: async () => {
-        if (!server.listening) await new Promise((resolve) => server.once('listening', resolve));
-        return portOf(server);
-      },
-    };
-  }
-  const server = nodeServer(o.protocol, o.tls, app.callback());
-  if (!o.handover) lameduck.attach(server);
-  return { lameduck, server, listen: (target) => listenOn(lameduck, server, o.handover, target) };
+  return served(o, lameduck, app.callback(), () => app.listen(0, '127.0.0.1'));
 }
 
 async function buildFastify(o: BuildOptions): Promise<BuiltApp> {

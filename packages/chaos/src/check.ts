@@ -97,6 +97,16 @@ function factsOf(record: TrialRecord): Map<number, ProcessFacts> {
   return processes;
 }
 
+/** When each request id was first logged as `seen`. */
+function seenTimes(processes: Map<number, ProcessFacts>): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const p of processes.values()) {
+    for (const l of p.lines)
+      if (l.chaos === 'seen' && !out.has(Number(l.id))) out.set(Number(l.id), Number(l.t));
+  }
+  return out;
+}
+
 /** Which process logged `chaos` for each value of `key` (request ids, client ports). */
 function index(processes: Map<number, ProcessFacts>, chaos: string, key: string): Map<number, number> {
   const out = new Map<number, number>();
@@ -115,6 +125,7 @@ export function checkTrial(record: TrialRecord): TrialCheck {
   const seen = index(processes, 'seen', 'id');
   const ran = index(processes, 'run', 'id');
   const accepted = index(processes, 'conn', 'port');
+  const seenAt = seenTimes(processes);
   const verdicts = new Map<Verdict, number>();
   const detail: TrialCheck['detail'] = [];
   let current: Attempt | undefined;
@@ -223,6 +234,9 @@ export function checkTrial(record: TrialRecord): TrialCheck {
   // ── Requests. ─────────────────────────────────────────────────────────────────────────────────
   const cutAtDeadline = (p: ProcessFacts | undefined) =>
     p !== undefined && (p.report?.deadlineReached === true || p.deadline !== undefined);
+  /** A process that exited on a second signal cuts what it has: at that signal, or at its deadline. */
+  const cutBySecondSignal = (p: ProcessFacts | undefined, a: Attempt) =>
+    p?.forceExit !== undefined && (a.endedAt >= Number(p.forceExit.t) || p.deadline !== undefined);
   const firstShutdown = Math.min(...[...processes.values()].map((p) => Number(p.shutdown?.t ?? Infinity)));
   // When the last process accepting on the socket stopped: taken just before its listener closed (or at
   // its exit). A refusal seen earlier, or a connection started later that was queued and then reset
@@ -261,6 +275,24 @@ export function checkTrial(record: TrialRecord): TrialCheck {
     }
     if (a.result === 'response') {
       const status = a.status ?? 0;
+      // RFC 9112 §9.6: from the first moment of the shutdown every HTTP/1 response closes its
+      // connection. A request the server received after that must be answered so; with pipelining only
+      // the last request received carries it, so pipelined requests are left out.
+      const received = seenAt.get(a.id);
+      const since = Number(owner?.shutdown?.t ?? Infinity);
+      if (
+        a.kind !== 'h2' &&
+        a.kind !== 'pipeline' &&
+        received !== undefined &&
+        received > since &&
+        !a.connectionClose
+      ) {
+        fail(
+          a,
+          `a ${status} without Connection: close, for a request received ${Math.round(received - since)} ms into the shutdown`,
+        );
+        continue;
+      }
       if (status >= 200 && status < 300) {
         if (a.verified) count('ok');
         else
@@ -301,7 +333,7 @@ export function checkTrial(record: TrialRecord): TrialCheck {
     const what = a.result === 'truncated' ? 'truncated response' : `no answer (${a.error ?? 'FIN'})`;
     if (a.afterClose && !ranBy && a.result === 'none') {
       count('unprocessed-after-close');
-    } else if (owner?.forceExit) {
+    } else if (cutBySecondSignal(owner, a)) {
       count('cut-by-second-signal');
     } else if (ranBy || seenBy) {
       if (cutAtDeadline(owner)) {
@@ -319,7 +351,7 @@ export function checkTrial(record: TrialRecord): TrialCheck {
       const by = processes.get(accepted.get(a.port) ?? -1);
       if (by === undefined) {
         unaccepted(a, what);
-      } else if (by.forceExit) {
+      } else if (cutBySecondSignal(by, a)) {
         count('cut-by-second-signal');
       } else if (by.shutdown === undefined || a.endedAt < Number(by.shutdown.t)) {
         fail(a, `${what} on a connection pid ${by.pid} closed before any shutdown`);
@@ -359,8 +391,11 @@ export function checkTrial(record: TrialRecord): TrialCheck {
     if (!ws.inOrder || ws.echoed > ws.sent)
       fail(a, `WebSocket echoes out of order (${ws.echoed}/${ws.sent})`);
     if (ws.opened) {
-      if (ws.code === 1001) count('ws-1001');
-      else if (ws.code === 1006 && (s.websockets === 'none' || cutAtDeadline(ranBy) || ranBy?.forceExit)) {
+      if (ws.code === 1001 && a.endedAt >= Number(ranBy?.shutdown?.t ?? Infinity)) count('ws-1001');
+      else if (
+        ws.code === 1006 &&
+        (s.websockets === 'none' || cutAtDeadline(ranBy) || cutBySecondSignal(ranBy, a))
+      ) {
         count('ws-dropped-by-design');
       } else fail(a, `WebSocket closed with ${ws.code} by pid ${ranBy?.pid ?? '?'} (${a.error ?? ''})`);
       return;
@@ -371,7 +406,8 @@ export function checkTrial(record: TrialRecord): TrialCheck {
     } else if (a.status !== undefined) {
       fail(a, `WebSocket handshake answered ${a.status}`);
     } else if (seenBy !== undefined) {
-      if (s.websockets === 'none' || cutAtDeadline(seenBy) || seenBy.forceExit) count('ws-dropped-by-design');
+      if (s.websockets === 'none' || cutAtDeadline(seenBy) || cutBySecondSignal(seenBy, a))
+        count('ws-dropped-by-design');
       else
         fail(a, `WebSocket handshake received by pid ${seenBy.pid} but never completed (${a.error ?? ''})`);
     } else {
