@@ -9,7 +9,8 @@ import { appPath, coreDir, type Proc } from './helpers.js';
 
 export const repoDir = path.resolve(coreDir, '../..');
 export const guidePath = path.join(repoDir, 'docs/restart.md');
-export const dockerfilePath = path.join(repoDir, 'examples/docker/Dockerfile');
+export const exampleDir = path.join(repoDir, 'examples/docker');
+export const dockerfilePath = path.join(exampleDir, 'Dockerfile');
 
 export async function freePort(): Promise<number> {
   const server = net.createServer();
@@ -34,9 +35,10 @@ export function sourceNodeOptions(): string {
  * (this package) and an executable `node_modules/.bin/lameduck` whose first line is the published
  * bin's `#!/usr/bin/env node`, so that `env` execs node and the PID a supervisor started is the
  * keeper's. Here the bin runs the TypeScript source of the bin (with {@link sourceNodeOptions}), so the
- * tests do not depend on a build; `server.js` is the restart suite's fixture app.
+ * tests do not depend on a build. `server.js` (with `app.js`) is the Docker example's app, or the
+ * restart suite's fixture app where a test needs its knobs.
  */
-export function appDir(root: string): string {
+export function appDir(root: string, server: 'example' | 'fixture' = 'example'): string {
   const dir = path.join(root, 'app');
   fs.mkdirSync(path.join(dir, 'node_modules/.bin'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'node_modules/@lameduck'), { recursive: true });
@@ -48,7 +50,10 @@ export function appDir(root: string): string {
   const bin = path.join(dir, 'node_modules/.bin/lameduck');
   const source = path.join(coreDir, 'src/bin/lameduck.ts');
   fs.writeFileSync(bin, `#!/usr/bin/env node\nimport(${JSON.stringify(source)});\n`, { mode: 0o755 });
-  fs.writeFileSync(path.join(dir, 'server.js'), `import ${JSON.stringify(appPath)};\n`);
+  if (server === 'example') {
+    for (const file of ['server.js', 'app.js'])
+      fs.copyFileSync(path.join(exampleDir, file), path.join(dir, file));
+  } else fs.writeFileSync(path.join(dir, 'server.js'), `import ${JSON.stringify(appPath)};\n`);
   return dir;
 }
 
@@ -105,14 +110,15 @@ export function dockerValue(dockerfile: string, instruction: string): string {
  * blanks; the documented lines use no quotes) and maps the guide's example paths onto the test's.
  */
 export function words(line: string, map: Record<string, string>): string[] {
-  return line
-    .split(/\s+/)
-    .filter(Boolean)
-    .map((w) => {
-      let out = w;
-      for (const [from, to] of Object.entries(map)) out = out.split(from).join(to);
-      return out;
-    });
+  return mapPaths(line, map).split(/\s+/).filter(Boolean);
+}
+
+/** Replaces each key of `map` in one pass (a replacement is never matched again by another key). */
+export function mapPaths(text: string, map: Record<string, string>): string {
+  const keys = Object.keys(map).sort((a, b) => b.length - a.length);
+  if (keys.length === 0) return text;
+  const pattern = new RegExp(keys.map((k) => k.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|'), 'g');
+  return text.replace(pattern, (k) => map[k] ?? k);
 }
 
 /** The host PID of the process `unshare --fork` started: PID 1 of the new namespace. */
