@@ -222,6 +222,8 @@ export class Service {
   readonly #numbers: PodNumbers;
   readonly #procs: Processes;
   readonly #endpoints: number[] = [];
+  /** When each deleted pod's endpoint leaves the routing table (performance.now()). */
+  readonly #removals = new Map<number, number>();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #sockets = new Set<net.Socket>();
   readonly #server = net.createServer({ allowHalfOpen: true }, (client) => this.#route(client));
@@ -268,16 +270,15 @@ export class Service {
    * Deletes a pod: the kubelet terminates it at once while the endpoint removal reaches the routing
    * table `removalDelayMs` later (the endpoints controller, the API server and kube-proxy on every
    * node take that long in a real cluster; seconds are common). Resolves when the pod has exited.
+   * The removal is a time, checked as each connection is routed, not a timer: a busy test process
+   * that runs a timer late would simulate a slower propagation than asked.
    */
   async deletePod(pod: Pod, removalDelayMs: number): Promise<Termination & { removedAt: number }> {
     const deletedAt = performance.now();
-    const removed = sleep(removalDelayMs, this.#timers).then(() => {
-      const i = this.#endpoints.indexOf(pod.port);
-      if (i !== -1) this.#endpoints.splice(i, 1);
-      return performance.now();
-    });
+    const removedAt = deletedAt + removalDelayMs;
+    this.#removals.set(pod.port, removedAt);
     const termination = await pod.terminate(deletedAt);
-    return { ...termination, removedAt: await removed };
+    return { ...termination, removedAt };
   }
 
   close(): void {
@@ -288,7 +289,9 @@ export class Service {
   }
 
   #route(client: net.Socket): void {
-    const port = this.#endpoints[this.#next++ % Math.max(1, this.#endpoints.length)];
+    const now = performance.now();
+    const routable = this.#endpoints.filter((p) => (this.#removals.get(p) ?? Number.POSITIVE_INFINITY) > now);
+    const port = routable[this.#next++ % Math.max(1, routable.length)];
     if (port === undefined) {
       client.resetAndDestroy();
       return;
