@@ -1,7 +1,7 @@
 /**
  * The leak check, in a process of its own (`node --expose-gc`): `--cycles N` in-process attach → load →
  * shutdown cycles over every adapter's conformance factory (plain node, Express 4 and 5, Koa 2 and 3,
- * Fastify; every fifth one over HTTPS), four at a time, then one JSON line on stdout with open file descriptors,
+ * Fastify; every fifth one over HTTPS), eight at a time, then one JSON line on stdout with open file descriptors,
  * active resources and heap, at the baseline (after a warm-up) and at the end.
  */
 import fs from 'node:fs';
@@ -100,7 +100,7 @@ async function snapshot(): Promise<Snapshot> {
 const { values } = parseArgs({ options: { cycles: { type: 'string', default: '1000' } } });
 const cycles = Number(values.cycles);
 /** Cycles run this many at a time (each with its own lifecycle and server): most of a cycle is waiting. */
-const parallel = 4;
+const parallel = 8;
 // JIT, lazily loaded framework modules and TLS contexts settle in the first cycles: every factory
 // runs several times, over both protocols, before the baseline.
 const warmup = Math.min(60, Math.floor(cycles / 10));
