@@ -130,6 +130,51 @@ describe('the launch forms of the restart guide', () => {
     expect(publishedBin()).toEqual({ shebang: '#!/usr/bin/env node', target: './dist/esm/bin/lameduck.js' });
   });
 
+  // What the guide says of npx, shown: npm exec runs the keeper through `sh -c`, and a signal to npx's
+  // PID (what a supervisor sends) ends npx while the keeper goes on, orphaned, neither stopping nor
+  // reloading.
+  for (const [signal, code] of [
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ] as const) {
+    it(`why not npx: ${signal} to npx ends npx (${code}) and never reaches the keeper`, async () => {
+      const e = await setup();
+      e.env.npm_config_update_notifier = 'false';
+      e.env.npm_config_offline = 'true';
+      const control = path.join(e.run, 'c.sock');
+      const npx = start(
+        [
+          'npx',
+          'lameduck',
+          'run',
+          '--control',
+          control,
+          '--listen',
+          `127.0.0.1:${e.port}`,
+          '--',
+          'node',
+          'server.js',
+        ],
+        e,
+      );
+      await npx.msg('generation serving');
+      const keeperPid = Number((await npx.msg('keeper started')).keeper);
+      expect(keeperPid).not.toBe(npx.pid);
+      npx.signal(signal);
+      const exit = await npx.exited;
+      expect(exit.code === code || exit.signal === signal, JSON.stringify(exit)).toBe(true);
+      const status = await runCommand(
+        ['node_modules/.bin/lameduck', 'status', '--control', control, '--json'],
+        e,
+      );
+      const keeper = JSON.parse(status.output).keeper;
+      expect(keeper).toMatchObject({ pid: keeperPid, state: 'serving', reloads: { done: 0, rolledBack: 0 } });
+      expect((await get(e.port)).status).toBe(200);
+      process.kill(keeperPid, 'SIGTERM');
+      await npx.closed;
+    });
+  }
+
   it('terminal: the installed binary; reload with `lameduck reload`, Ctrl-C stops it (exit 0)', async () => {
     const e = await setup();
     const [runLine, reloadLine] = guideBlock('terminal').split('\n');
