@@ -115,6 +115,8 @@ export class Generation {
       const o = this.#o;
       let settleTimer: NodeJS.Timeout | undefined;
       let finished = false;
+      /** The ready timeout passed: a ready report from now on comes too late (exits still count). */
+      let expired = false;
       const done = (reason: string | undefined) => {
         if (finished) return;
         finished = true;
@@ -125,6 +127,7 @@ export class Generation {
         resolve(reason);
       };
       const deadline = setTimeout(() => {
+        expired = true;
         const late = this.workers.filter((w): w is KeeperWorker => w?.state === 'starting');
         void whyNotReady(late).then((why) =>
           done(`generation ${this.id} was not ready within ${o.readyTimeout} ms: ${why}`),
@@ -140,6 +143,7 @@ export class Generation {
           done(`worker ${worker.slot} (pid ${worker.pid}) of generation ${this.id} exited ${how} ${when}`);
           return;
         }
+        if (expired) return;
         if (this.workers.every((w) => w?.state === 'ready') && settleTimer === undefined) {
           clearTimeout(deadline);
           settleTimer = setTimeout(() => done(undefined), o.settle);
@@ -172,6 +176,11 @@ export class Generation {
       const readyTimer = setTimeout(() => {
         this.#events.removeListener('worker', onEvent);
         void whyNotReady([worker]).then((why) => {
+          // It may have reported ready, or died (and been replaced), while it was asked.
+          if (worker.state !== 'starting') {
+            if (worker.state === 'ready') this.failures[slot] = 0;
+            return;
+          }
           o.log('warn', 'replacement worker not ready in time; stopping it', {
             gen: this.id,
             slot,
