@@ -1,15 +1,20 @@
-// Per-request cost, bare vs lameduck, pairs alternated: `ab.ts <stack> [pairs] [seconds]`. Each run
-// starts a fresh server process and drives it with autocannon in a process of its own.
-import { type ChildProcess, spawn } from 'node:child_process';
+// Per-request cost, bare vs lameduck, pairs alternated, for each stack. Each run starts a fresh server
+// process (server.ts) and drives it with autocannon in a process of its own, which outruns the server;
+// the server reports its own CPU time, so CPU µs per request is measured beside req/s and latency.
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { root, spawnTs } from '../child.js';
+import type { BenchContext } from '../context.js';
+import { alternate, type Summary, summarize } from '../stats.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, '../..');
-const [stack = 'node', pairsArg = '5', secondsArg = '5', connArg = '32'] = process.argv.slice(2);
+export const stacks = ['node', 'express', 'fastify', 'koa'] as const;
+export type Stack = (typeof stacks)[number];
+const modes = ['bare', 'lameduck'] as const;
 
-interface Run {
+export interface OverheadRun {
   rps: number;
   /** Server CPU microseconds per request (warm-up included in both the time and the count). */
   cpuPerReq: number;
@@ -18,47 +23,47 @@ interface Run {
   errors: number;
 }
 
-async function startServer(mode: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=@lameduck/source', '--import', 'tsx', path.join(here, 'server.ts'), stack, mode],
-    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
-  return { child, port: (JSON.parse(line.toString()) as { port: number }).port };
+export interface OverheadResult {
+  stack: Stack;
+  connections: number;
+  seconds: number;
+  warmup: number;
+  bare: OverheadRun[];
+  lameduck: OverheadRun[];
+  /** Per pair: lameduck's req/s divided by bare's. */
+  rpsRatio: Summary;
+  /** Per pair: lameduck's server CPU per request divided by bare's. */
+  cpuRatio: Summary;
 }
 
-async function measure(mode: string): Promise<Run> {
-  const { child, port } = await startServer(mode);
+export async function measureOverhead(
+  stack: Stack,
+  mode: (typeof modes)[number],
+  options: { seconds: number; warmup: number; connections: number },
+): Promise<OverheadRun> {
+  const server = spawnTs(path.join(here, 'server.ts'), [stack, mode]);
   try {
+    const { port } = (await server.message((m) => m.port !== undefined)) as unknown as { port: number };
+    const c = String(options.connections);
+    const warmup = options.warmup > 0 ? ['--warmup', '[', '-c', c, '-d', String(options.warmup), ']'] : [];
     const ac = spawn(
       process.execPath,
       [
         path.join(root, 'node_modules/autocannon/autocannon.js'),
-        '-c',
-        connArg,
-        '-d',
-        secondsArg,
-        '-j',
-        '--warmup',
-        '[',
-        '-c',
-        connArg,
-        '-d',
-        '1',
-        ']',
+        ...['-c', c, '-d', String(options.seconds), '-j', ...warmup],
         `http://127.0.0.1:${port}/`,
       ],
       { stdio: ['ignore', 'pipe', 'ignore'] },
     );
     let out = '';
-    ac.stdout!.on('data', (c: Buffer) => {
-      out += c;
+    ac.stdout.on('data', (chunk: Buffer) => {
+      out += chunk;
     });
     await once(ac, 'exit');
-    child.kill('SIGTERM');
-    const [cpuLine] = (await once(child.stdout!, 'data')) as [Buffer];
-    const { cpuMicros } = JSON.parse(cpuLine.toString()) as { cpuMicros: number };
+    server.process.kill('SIGTERM');
+    const { cpuMicros } = (await server.message((m) => m.cpuMicros !== undefined)) as unknown as {
+      cpuMicros: number;
+    };
     const r = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as {
       requests: { average: number; total: number };
       warmup?: { requests: { total: number } };
@@ -75,29 +80,35 @@ async function measure(mode: string): Promise<Run> {
       errors: r.errors + r.non2xx,
     };
   } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    server.kill();
   }
 }
 
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? Number.NaN;
-const ratios: number[] = [];
-const cpuRatios: number[] = [];
-const bare: Run[] = [];
-const ld: Run[] = [];
-for (let i = 0; i < Number(pairsArg); i++) {
-  const a = await measure('bare');
-  const b = await measure('lameduck');
-  bare.push(a);
-  ld.push(b);
-  ratios.push(b.rps / a.rps);
-  cpuRatios.push(b.cpuPerReq / a.cpuPerReq);
-  console.log(
-    `pair ${i + 1}: bare ${a.rps.toFixed(0)} req/s p99 ${a.p99} ms | lameduck ${b.rps.toFixed(0)} req/s p99 ${b.p99} ms | kept ${((100 * b.rps) / a.rps).toFixed(1)} % | cpu/req ${a.cpuPerReq.toFixed(1)} → ${b.cpuPerReq.toFixed(1)} µs`,
-  );
+/** Every selected stack, bare and lameduck alternated for `ctx.rounds` pairs. */
+export async function overhead(ctx: BenchContext): Promise<OverheadResult[]> {
+  const options = ctx.smoke
+    ? { seconds: 1, warmup: 0, connections: 32 }
+    : { seconds: 3, warmup: 1, connections: 32 };
+  const results: OverheadResult[] = [];
+  for (const stack of stacks.filter((s) => ctx.wants(s))) {
+    const runs = await alternate(
+      ctx.rounds,
+      modes,
+      (mode) => measureOverhead(stack, mode, options),
+      (mode, round, r) =>
+        ctx.log(
+          `overhead ${stack} pair ${round + 1} ${mode}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99} ms, ${r.cpuPerReq.toFixed(1)} µs CPU/req`,
+        ),
+    );
+    const pairs = runs.bare.map((a, i) => [a, runs.lameduck[i]!] as const);
+    results.push({
+      stack,
+      ...options,
+      bare: runs.bare,
+      lameduck: runs.lameduck,
+      rpsRatio: summarize(pairs.map(([a, b]) => b.rps / a.rps)),
+      cpuRatio: summarize(pairs.map(([a, b]) => b.cpuPerReq / a.cpuPerReq)),
+    });
+  }
+  return results;
 }
-console.log(
-  `${stack}: bare ${median(bare.map((r) => r.rps)).toFixed(0)} req/s, lameduck ${median(ld.map((r) => r.rps)).toFixed(0)} req/s, kept ${(100 * median(ratios)).toFixed(1)} % (${(100 * Math.min(...ratios)).toFixed(1)}–${(100 * Math.max(...ratios)).toFixed(1)} %)`,
-);
-console.log(
-  `${stack}: server CPU per request +${(100 * (median(cpuRatios) - 1)).toFixed(1)} % (${(100 * (Math.min(...cpuRatios) - 1)).toFixed(1)} to ${(100 * (Math.max(...cpuRatios) - 1)).toFixed(1)} %)`,
-);
