@@ -1,184 +1,136 @@
-// Benchmarks: npm run bench. Loopback only, bounded in count; prints a table. Numbers vary with the
-// machine; the project's reference machine has 2 cores.
-import { once } from 'node:events';
-import http from 'node:http';
-import type net from 'node:net';
-import { createLameduck } from '@lameduck/core';
+// npm run bench: measures lameduck on loopback and writes BENCHMARKS.md (with bench/results/*.svg).
+//   npm run bench                      every section, 5 rounds, writes BENCHMARKS.md (about 10 minutes)
+//   npm run bench -- --smoke           every scenario once with tiny durations; checks that each ran
+//   npm run bench -- --only idle:10000 one section (overhead, compare, idle, restart), or one item of it
+// Sections: overhead (per-request cost, bench/overhead), compare (drain tails and shutdown under load
+// for lameduck and the other packages, bench/drain + bench/compare; the drain-tail section of the report
+// is its lameduck rows), idle (idle sockets at scale, bench/idle), restart (bench/restart).
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { root } from './child.js';
+import { compare } from './compare/run.js';
+import type { BenchContext } from './context.js';
+import { idle } from './idle/measure.js';
+import { overhead } from './overhead/ab.js';
+import { machine } from './report/machine.js';
+import { markdown, type Results } from './report/markdown.js';
+import { timelineSvg } from './report/svg.js';
+import { restarts } from './restart/scenario.js';
+import { smokeProblems } from './smoke.js';
 
-const runs = 3;
+const sections = ['overhead', 'compare', 'idle', 'restart'] as const;
+type Section = (typeof sections)[number];
 
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+const USAGE = `Usage: npm run bench -- [options]
+
+  --smoke          every scenario once, tiny durations; checks that each ran; writes nothing unless --out
+  --only S[:ITEM]  only section S (${sections.join(', ')}), or one item of it (overhead:express,
+                   compare:stoppable, idle:10000, restart:pm2); repeatable; writes nothing unless --out
+  --rounds N       rounds of every alternation (default 5; 1 with --smoke)
+  --out FILE       write the report here (default BENCHMARKS.md for a full run); the picture goes to
+                   bench/results/restart-timeline.svg beside the default report, FILE-timeline.svg otherwise
+  --note TEXT      a line at the top of the report (for example, what else ran on the machine)
+  -h, --help       this help`;
+
+const { values } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    only: { type: 'string', multiple: true, default: [] },
+    rounds: { type: 'string' },
+    out: { type: 'string' },
+    note: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
 }
 
-async function listen(server: http.Server): Promise<number> {
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return (server.address() as net.AddressInfo).port;
+const only = values.only.map((o) => {
+  const [section, item] = o.split(':') as [string, string | undefined];
+  if (!sections.includes(section as Section)) {
+    console.error(`bench: unknown section "${section}"; use one of ${sections.join(', ')}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  return { section: section as Section, item };
+});
+const rounds = Number(values.rounds ?? (values.smoke ? 1 : 5));
+if (!Number.isInteger(rounds) || rounds < 1) {
+  console.error(`bench: --rounds must be a positive integer, got ${values.rounds}`);
+  process.exit(2);
 }
+const defaultOut = path.join(root, 'BENCHMARKS.md');
+const out = values.out ?? (values.smoke || only.length > 0 ? undefined : defaultOut);
 
-function get(agent: http.Agent, port: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    http
-      .get({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode === 200 || res.statusCode === 503 ? undefined : 'status'));
-      })
-      .on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
-  });
-}
+const started = performance.now();
+const log = (line: string) =>
+  process.stderr.write(`[${((performance.now() - started) / 1_000).toFixed(0).padStart(4)} s] ${line}\n`);
+const context = (section: Section): BenchContext => ({
+  rounds,
+  smoke: values.smoke,
+  wants: (item) =>
+    only.length === 0 || only.some((o) => o.section === section && (o.item === undefined || o.item === item)),
+  log,
+});
+const selected = (section: Section) => only.length === 0 || only.some((o) => o.section === section);
 
-/** Requests per second over 50 keep-alive sockets, 20 000 requests. */
-async function throughput(withLameduck: boolean): Promise<number> {
-  const lameduck = withLameduck ? createLameduck({ signals: false, logger: false }) : undefined;
-  const handler: http.RequestListener = (_req, res) => res.end('ok');
-  const server = http.createServer(lameduck ? lameduck.handle(handler) : handler);
-  lameduck?.attach(server);
-  const port = await listen(server);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
-  let left = 20_000;
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: 50 }, async () => {
-      while (left-- > 0) await get(agent, port);
-    }),
+const results: Results = {
+  startedAt: new Date(),
+  wallSeconds: 0,
+  rounds,
+  machine: machine(),
+  note: values.note,
+};
+log(
+  `${values.smoke ? 'smoke run' : `${rounds} rounds`}; node ${process.version}, ${results.machine.cores} cores`,
+);
+if (selected('overhead')) results.overhead = await overhead(context('overhead'));
+if (selected('compare')) results.compare = await compare(context('compare'));
+if (selected('idle')) results.idle = await idle(context('idle'));
+if (selected('restart')) results.restart = await restarts(context('restart'));
+results.wallSeconds = (performance.now() - started) / 1_000;
+
+const keeper = results.restart?.runs.keeper?.at(-1);
+const naive = results.restart?.runs.naive?.at(-1);
+const pm2 = results.restart?.runs.pm2?.at(-1);
+const svg =
+  keeper && naive && pm2
+    ? timelineSvg([
+        { title: "lameduck's keeper: `lameduck reload`, then SIGTERM to the keeper", run: keeper },
+        { title: 'naive: stop, then start; then stop', run: naive },
+        { title: 'pm2 reload (cluster mode), then pm2 stop', run: pm2 },
+      ])
+    : undefined;
+
+if (out !== undefined) {
+  const svgFile =
+    svg === undefined
+      ? undefined
+      : path.resolve(out) === defaultOut
+        ? path.join(root, 'bench/results/restart-timeline.svg')
+        : `${path.resolve(out).replace(/\.md$/, '')}-timeline.svg`;
+  if (svgFile !== undefined && svg !== undefined) {
+    fs.mkdirSync(path.dirname(svgFile), { recursive: true });
+    fs.writeFileSync(svgFile, svg);
+    results.svg = path.relative(path.dirname(path.resolve(out)), svgFile);
+  }
+  fs.writeFileSync(out, markdown(results));
+  log(
+    `wrote ${path.relative(process.cwd(), out)}${svgFile ? ` and ${path.relative(process.cwd(), svgFile)}` : ''}`,
   );
-  const rps = 20_000 / ((performance.now() - start) / 1000);
-  agent.destroy();
-  lameduck?.dispose();
-  server.closeAllConnections();
-  server.close();
-  return rps;
+} else {
+  process.stdout.write(markdown(results));
 }
 
-/** Milliseconds from shutdown until done, with 200 idle keep-alive sockets. */
-async function idleSockets(mode: 'lameduck' | 'close'): Promise<number> {
-  const lameduck = createLameduck({ signals: false, logger: false });
-  const server = http.createServer((_req, res) => res.end('ok'));
-  if (mode === 'lameduck') lameduck.attach(server);
-  const port = await listen(server);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 200 });
-  await Promise.all(Array.from({ length: 200 }, () => get(agent, port)));
-  // Idle for longer than idleGrace, like a pool between bursts.
-  await new Promise((r) => setTimeout(r, 300));
-  const start = performance.now();
-  if (mode === 'lameduck') await lameduck.shutdown();
-  else await new Promise<void>((r) => server.close(() => r()));
-  const ms = performance.now() - start;
-  agent.destroy();
-  lameduck.dispose();
-  return ms;
+if (values.smoke) {
+  const problems = smokeProblems(results, svg);
+  if (problems.length > 0) {
+    log(`smoke: ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
+    process.exit(1);
+  }
+  log('smoke: every scenario ran');
 }
-
-/** Milliseconds from shutdown until done when a streaming response (headers sent) is in progress. */
-async function afterStream(mode: 'lameduck' | 'close'): Promise<number> {
-  const lameduck = createLameduck({ signals: false, logger: false });
-  let finish!: () => void;
-  const server = http.createServer((_req, res) => {
-    res.writeHead(200);
-    res.write('start');
-    finish = () => res.end('end');
-  });
-  if (mode === 'lameduck') lameduck.attach(server);
-  const port = await listen(server);
-  const agent = new http.Agent({ keepAlive: true });
-  const done = new Promise<void>((resolve) => {
-    http.get({ host: '127.0.0.1', port, agent }, (res) => {
-      res.once('data', () => resolve());
-      res.resume();
-    });
-  });
-  await done;
-  const start = performance.now();
-  const closing =
-    mode === 'lameduck' ? lameduck.shutdown() : new Promise<void>((r) => server.close(() => r()));
-  setImmediate(() => finish());
-  await closing;
-  const ms = performance.now() - start;
-  agent.destroy();
-  lameduck.dispose();
-  return ms;
-}
-
-/** Failed requests (resets, hang-ups) among 50 keep-alive clients when the shutdown starts under load. */
-async function underLoad(mode: 'lameduck' | 'close'): Promise<{ failed: number; total: number }> {
-  const lameduck = createLameduck({ signals: false, logger: false });
-  const handler: http.RequestListener = (_req, res) => res.end('x'.repeat(1024));
-  const server = http.createServer(mode === 'lameduck' ? lameduck.handle(handler) : handler);
-  if (mode === 'lameduck') lameduck.attach(server);
-  const port = await listen(server);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
-  let total = 0;
-  let failed = 0;
-  let stopAt = Number.POSITIVE_INFINITY;
-  let closing: Promise<unknown> | undefined;
-  await Promise.all(
-    Array.from({ length: 50 }, async () => {
-      for (let i = 0; i < 1_000 && performance.now() < stopAt; i++) {
-        const error = await get(agent, port);
-        total++;
-        if (total === 2_000) {
-          stopAt = performance.now() + 1_000;
-          if (mode === 'lameduck') closing = lameduck.shutdown();
-          else {
-            closing = new Promise<void>((r) => server.close(() => r()));
-            // What stoppable-style packages do after close(): end idle sockets now.
-            server.closeIdleConnections();
-          }
-        }
-        if (error === 'ECONNREFUSED') return;
-        if (error !== undefined) failed++;
-      }
-    }),
-  );
-  agent.destroy();
-  server.closeAllConnections();
-  await closing;
-  lameduck.dispose();
-  return { failed, total };
-}
-
-const rows: [string, string, string][] = [];
-const fmt = (n: number, unit: string) => `${n.toFixed(n < 10 ? 1 : 0)} ${unit}`;
-
-const plainRps: number[] = [];
-const ldRps: number[] = [];
-for (let i = 0; i < runs; i++) {
-  plainRps.push(await throughput(false));
-  ldRps.push(await throughput(true));
-}
-rows.push(['throughput, 50 keep-alive sockets', fmt(median(plainRps), 'req/s'), fmt(median(ldRps), 'req/s')]);
-
-const idleClose: number[] = [];
-const idleLd: number[] = [];
-for (let i = 0; i < runs; i++) {
-  idleClose.push(await idleSockets('close'));
-  idleLd.push(await idleSockets('lameduck'));
-}
-rows.push(['shutdown with 200 idle sockets', fmt(median(idleClose), 'ms'), fmt(median(idleLd), 'ms')]);
-
-const streamClose: number[] = [];
-const streamLd: number[] = [];
-for (let i = 0; i < runs; i++) {
-  streamClose.push(await afterStream('close'));
-  streamLd.push(await afterStream('lameduck'));
-}
-rows.push([
-  'shutdown during a streaming response',
-  fmt(median(streamClose), 'ms'),
-  fmt(median(streamLd), 'ms'),
-]);
-
-const loadClose: number[] = [];
-const loadLd: number[] = [];
-for (let i = 0; i < runs; i++) {
-  loadClose.push((await underLoad('close')).failed);
-  loadLd.push((await underLoad('lameduck')).failed);
-}
-rows.push(['failed requests, 50 clients under load', String(median(loadClose)), String(median(loadLd))]);
-
-console.log(`node ${process.version}, median of ${runs} runs\n`);
-console.log('| scenario | server.close() | lameduck |');
-console.log('| --- | --- | --- |');
-for (const [name, a, b] of rows) console.log(`| ${name} | ${a} | ${b} |`);
+log(`done in ${results.wallSeconds.toFixed(0)} s`);
+process.exit(0);
