@@ -28,6 +28,28 @@ export async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
+/**
+ * Resolves once something accepts connections on 127.0.0.1:`port` (a process that prints nothing when
+ * it is ready): retries a refused connect every 20 ms, for at most `boundMs`.
+ */
+export async function accepting(port: number, boundMs = 30_000): Promise<void> {
+  const end = performance.now() + boundMs;
+  for (;;) {
+    const connected = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (connected) return;
+    if (performance.now() > end)
+      throw new Error(`nothing accepted connections on ${port} within ${boundMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** An executable on PATH or in the sbin directories, where Debian installs nginx and haproxy. */
 export function findBinary(name: string): string | undefined {
   const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/usr/local/sbin', '/sbin'];

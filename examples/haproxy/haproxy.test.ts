@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  accepting,
   binarySuite,
   freePorts,
   type Instance,
@@ -50,14 +51,13 @@ async function rollBehindHaproxy(file: string, drainDelay: number, restarts = 2)
   writeFileSync(cfgFile, render(template, listen, a, b));
   const name = (i: Instance) => (i.port === a ? 'a' : 'b');
 
-  // HAProxy first: its health checks report both servers DOWN (nothing listens yet), then UP once the
-  // instances listen. Both are events in its log, so nothing here waits for a fixed time.
-  const lb = procs.service(file, ['-db', '-f', cfgFile]);
-  await Promise.all([lb.waitFor(/Server app\/a is DOWN/), lb.waitFor(/Server app\/b is DOWN/)]);
-  let mark = lb.output().length;
+  // The instances first: HAProxy starts its servers UP and its first checks pass, so it prints nothing
+  // when it is ready; the test waits until it accepts connections.
   const env = { DRAIN_DELAY: String(drainDelay), SHUTDOWN_TIMEOUT: '20000' };
   const instances = await Promise.all([procs.instance(a, env), procs.instance(b, env)]);
-  await Promise.all([lb.waitFor(/Server app\/a is UP/, mark), lb.waitFor(/Server app\/b is UP/, mark)]);
+  const lb = procs.service(file, ['-db', '-f', cfgFile]);
+  await Promise.race([accepting(listen), lb.exited.then(() => Promise.reject(new Error(lb.output())))]);
+  let mark = lb.output().length;
 
   load = new Load({ port: listen });
   await Promise.all(instances.map((i) => load?.seen(i.pid)));
