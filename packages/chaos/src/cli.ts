@@ -98,7 +98,8 @@ function print(trial: number, record: TrialRecord, check: TrialCheck): void {
   ];
   if (values.verbose || values.debug) {
     const mix = [...check.verdicts].map(([v, n]) => `${v} ${n}`).join(', ');
-    lines.push(`    ${mix}; least exit slack ${Math.round(check.minSlack ?? 0)} ms`);
+    const slack = check.minSlack === undefined ? 'no process reported' : `${Math.round(check.minSlack)} ms`;
+    lines.push(`    ${mix}; least exit slack ${slack}`);
   }
   if (values.debug) lines.push(...debugLines(record, check));
   if (check.violations.length > 0) {
