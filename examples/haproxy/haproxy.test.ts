@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, it, type TestContext } from 'vitest';
 import {
   accepting,
   binarySuite,
@@ -18,16 +18,6 @@ import {
 } from '../harness.js';
 
 const haproxy = binarySuite('haproxy', 'haproxy');
-const procs = new Processes();
-let load: Load | undefined;
-let dir: string | undefined;
-afterEach(async () => {
-  await load?.stop();
-  load = undefined;
-  await procs.stopAll();
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
-});
 
 /** The shipped haproxy.cfg with only the ports changed. */
 function render(template: string, listen: number, a: number, b: number): string {
@@ -42,9 +32,20 @@ function render(template: string, listen: number, a: number, b: number): string 
  * Starts HAProxy and two instances with this drain delay, restarts `restarts` of them one after the
  * other under load, and checks that the clients saw no failure. Returns a summary line.
  */
-async function rollBehindHaproxy(file: string, drainDelay: number, restarts = 2): Promise<string> {
+async function rollBehindHaproxy(
+  { expect, onTestFinished }: TestContext,
+  file: string,
+  drainDelay: number,
+  restarts = 2,
+): Promise<string> {
   const started = performance.now();
-  dir = mkdtempSync(path.join(tmpdir(), 'lameduck-haproxy-'));
+  // Everything per test, cleaned up by the test's own hook: the tests run side by side.
+  const procs = new Processes();
+  const dir = mkdtempSync(path.join(tmpdir(), 'lameduck-haproxy-'));
+  onTestFinished(async () => {
+    await procs.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
   const [listen, a, b] = (await freePorts(3)) as [number, number, number];
   const template = readFileSync(fileURLToPath(new URL('./haproxy.cfg', import.meta.url)), 'utf8');
   const cfgFile = path.join(dir, 'haproxy.cfg');
@@ -59,8 +60,9 @@ async function rollBehindHaproxy(file: string, drainDelay: number, restarts = 2)
   await Promise.race([accepting(listen), lb.exited.then(() => Promise.reject(new Error(lb.output())))]);
   let mark = lb.output().length;
 
-  load = new Load({ port: listen });
-  await Promise.all(instances.map((i) => load?.seen(i.pid)));
+  const load = new Load({ port: listen });
+  onTestFinished(() => load.stop().then(() => {}));
+  await Promise.all(instances.map((i) => load.seen(i.pid)));
   const downs: string[] = [];
   const { instances: fresh, steps } = await rollingRestart(procs, instances.slice(0, restarts), load, env, {
     afterSignal: async (old) => {
@@ -75,7 +77,6 @@ async function rollBehindHaproxy(file: string, drainDelay: number, restarts = 2)
   });
   await load.more(200);
   const report = await load.stop();
-  load = undefined;
 
   // httplog: ".../<retries> <server queue>/<backend queue> \"GET ...\"", "+1" when redispatched.
   const retried = lb
@@ -109,16 +110,17 @@ describe.skipIf(haproxy.skip)(haproxy.title, () => {
     return haproxy.file;
   };
 
-  it('rolls both instances under keep-alive GET and POST load with zero failed requests (drain delay 5 s)', async () => {
+  // Concurrent: each test mostly waits (drain delays, health checks), so the two share the wall time.
+  it.concurrent('rolls both instances under keep-alive GET and POST load with zero failed requests (drain delay 5 s)', async (context) => {
     // The drain delay outlasts the checks (README: 4 s at most), so HAProxy takes each instance out
     // on its failing readiness before its listener closes: the retries are not needed.
-    console.info(`haproxy, drainDelay 5000: ${await rollBehindHaproxy(file(), 5000)}`);
+    console.info(`haproxy, drainDelay 5000: ${await rollBehindHaproxy(context, file(), 5000)}`);
   });
 
-  it('still fails no request without a drain delay: the retries cover what the checks have not seen', async () => {
+  it.concurrent('still fails no request without a drain delay: the retries cover what the checks have not seen', async (context) => {
     // The listener closes at SIGTERM, before any check fails: HAProxy meets refused connections,
     // connections reset in the accept queue and 503s from the gate, and retries each elsewhere. One
     // restart shows it; the second would take as long and show nothing more.
-    console.info(`haproxy, drainDelay 0: ${await rollBehindHaproxy(file(), 0, 1)}`);
+    console.info(`haproxy, drainDelay 0: ${await rollBehindHaproxy(context, file(), 0, 1)}`);
   });
 });

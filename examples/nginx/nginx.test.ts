@@ -4,20 +4,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, it, type TestContext } from 'vitest';
 import { binarySuite, freePorts, Load, Processes, replaceOnce, rollingRestart } from '../harness.js';
 
 const nginx = binarySuite('nginx', 'nginx');
-const procs = new Processes();
-let load: Load | undefined;
-let dir: string | undefined;
-afterEach(async () => {
-  await load?.stop();
-  load = undefined;
-  await procs.stopAll();
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-  dir = undefined;
-});
 
 /** The shipped nginx.conf with only what is specific to this machine changed: ports, paths, user. */
 function render(template: string, dir: string, listen: number, a: number, b: number): string {
@@ -40,9 +30,20 @@ function render(template: string, dir: string, listen: number, a: number, b: num
  * Starts two instances with this drain delay behind nginx, restarts `restarts` of them one after the
  * other under load, and checks that the clients saw no failure. Returns a summary line.
  */
-async function rollBehindNginx(file: string, drainDelay: number, restarts = 2): Promise<string> {
+async function rollBehindNginx(
+  { expect, onTestFinished }: TestContext,
+  file: string,
+  drainDelay: number,
+  restarts = 2,
+): Promise<string> {
   const started = performance.now();
-  dir = mkdtempSync(path.join(tmpdir(), 'lameduck-nginx-'));
+  // Everything per test, cleaned up by the test's own hook: the tests run side by side.
+  const procs = new Processes();
+  const dir = mkdtempSync(path.join(tmpdir(), 'lameduck-nginx-'));
+  onTestFinished(async () => {
+    await procs.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
   const [listen, a, b] = (await freePorts(3)) as [number, number, number];
   const template = readFileSync(fileURLToPath(new URL('./nginx.conf', import.meta.url)), 'utf8');
   writeFileSync(path.join(dir, 'nginx.conf'), render(template, dir, listen, a, b));
@@ -56,12 +57,12 @@ async function rollBehindNginx(file: string, drainDelay: number, restarts = 2): 
   const lb = procs.service(file, args);
   await lb.waitFor(/start worker process/);
 
-  load = new Load({ port: listen });
-  await Promise.all(instances.map((i) => load?.seen(i.pid)));
+  const load = new Load({ port: listen });
+  onTestFinished(() => load.stop().then(() => {}));
+  await Promise.all(instances.map((i) => load.seen(i.pid)));
   const { instances: fresh, steps } = await rollingRestart(procs, instances.slice(0, restarts), load, env);
   await load.more(200);
   const report = await load.stop();
-  load = undefined;
 
   const accessLog = readFileSync(path.join(dir, 'access.log'), 'utf8').split('\n').filter(Boolean);
   // A request nginx tried on more than one instance: upstream="127.0.0.1:a, 127.0.0.1:b".
@@ -98,14 +99,15 @@ describe.skipIf(nginx.skip)(nginx.title, () => {
     return nginx.file;
   };
 
-  it('rolls both instances under keep-alive GET and POST load with zero failed requests (drain delay 5 s)', async () => {
+  // Concurrent: each test mostly waits (drain delays, fail_timeout), so the two share the wall time.
+  it.concurrent('rolls both instances under keep-alive GET and POST load with zero failed requests (drain delay 5 s)', async (context) => {
     // nginx does not read /readyz: during the drain delay it keeps sending requests, which are served
     // (with Connection: close), and it learns at the listener close, from refused connections.
-    console.info(`nginx, drainDelay 5000: ${await rollBehindNginx(file(), 5000)}`);
+    console.info(`nginx, drainDelay 5000: ${await rollBehindNginx(context, file(), 5000)}`);
   });
 
-  it('fails no request without a drain delay either: nginx learns from refusals in both cases', async () => {
+  it.concurrent('fails no request without a drain delay either: nginx learns from refusals in both cases', async (context) => {
     // One restart shows it; the second would take as long and show nothing more.
-    console.info(`nginx, drainDelay 0: ${await rollBehindNginx(file(), 0, 1)}`);
+    console.info(`nginx, drainDelay 0: ${await rollBehindNginx(context, file(), 0, 1)}`);
   });
 });
