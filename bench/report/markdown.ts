@@ -335,7 +335,7 @@ function restartSection(
       '',
       `![Requests per second and failures through a restart and a shutdown: lameduck's keeper, the naive way and pm2 reload](${svg})`,
       '',
-      'One run of each (the last round): 200 answers per second in green, refusals and 503s in orange, resets and other failures in red, 100 ms bins; the dashed lines are the restart request, the restart done and the shutdown request.',
+      'One run of each (the last round), in 100 ms bins: responses with status 200 per second in green, refused connections and 503s in orange, resets and other failures in red; the dashed lines mark the restart request, the restart done and the shutdown request.',
       '',
     );
   }

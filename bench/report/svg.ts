@@ -10,6 +10,9 @@ const PANEL = 150;
 const GAP = 46;
 const TOP = 56;
 
+const TITLE =
+  'Requests per second and failures through a restart and a shutdown: lameduck keeper, the naive way, pm2 reload';
+
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 interface Panel {
@@ -49,6 +52,7 @@ export function timelineSvg(panels: readonly Panel[]): string {
   const x = (ms: number) => LEFT + (ms / (seconds * 1_000)) * plotW;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif" font-size="12">`,
+    `<title>${TITLE}</title>`,
     `<rect width="${WIDTH}" height="${height}" fill="#ffffff"/>`,
     `<text x="${LEFT}" y="22" font-size="15" font-weight="600">Requests per second through a restart and a shutdown (steady keep-alive load, ${BIN_MS} ms bins)</text>`,
     legend(LEFT, 42),
