@@ -238,14 +238,21 @@ export function checkTrial(record: TrialRecord): TrialCheck {
   const cutBySecondSignal = (p: ProcessFacts | undefined, a: Attempt) =>
     p?.forceExit !== undefined && (a.endedAt >= Number(p.forceExit.t) || p.deadline !== undefined);
   const firstShutdown = Math.min(...[...processes.values()].map((p) => Number(p.shutdown?.t ?? Infinity)));
-  // When the last process accepting on the socket stopped: taken just before its listener closed (or at
-  // its exit). A refusal seen earlier, or a connection started later that was queued and then reset
-  // instead of refused, contradicts "new connections are refused".
-  const lastClose = Math.max(
-    ...[...processes.values()].map((p) =>
-      Number(p.lines.find((l) => l.chaos === 'listenerClose')?.t ?? p.exit?.t ?? 0),
-    ),
-  );
+  // When the last process accepting on the socket stopped: taken just before its listener closed. A
+  // process that exits before (a second signal during the before-drain phase) holds the socket until it
+  // is gone, some time after its `exit` line: `lastClose` takes the line, `lastCloseLatest` the moment the
+  // runner saw the exit (unknown for a process the runner did not start). A refusal seen before the
+  // first, or a connection started after the second that was queued and then reset instead of refused,
+  // contradicts "new connections are refused".
+  const closes = [...processes.values()].map((p) => {
+    const listenerClose = p.lines.find((l) => l.chaos === 'listenerClose');
+    if (listenerClose !== undefined)
+      return { earliest: Number(listenerClose.t), latest: Number(listenerClose.t) };
+    const seenExit = p.pid === record.mainPid ? record.mainExitAt : undefined;
+    return { earliest: Number(p.exit?.t ?? 0), latest: seenExit ?? Number.POSITIVE_INFINITY };
+  });
+  const lastClose = Math.max(...closes.map((c) => c.earliest));
+  const lastCloseLatest = Math.max(...closes.map((c) => c.latest));
   const perProcess = new Map<
     number,
     { cut: number; cutSeen: number; rejected: number; idle: Set<number | undefined> }
@@ -381,12 +388,12 @@ export function checkTrial(record: TrialRecord): TrialCheck {
   function unaccepted(a: Attempt, what: string): void {
     if (a.endedAt < lastClose) {
       fail(a, `${what}: reset before the last listener closed, on a connection no server accepted`);
-    } else if (a.connectAt <= lastClose + 5) {
+    } else if (a.connectAt <= lastCloseLatest + 5) {
       count('unaccepted');
     } else {
       fail(
         a,
-        `${what}: started ${Math.round(a.connectAt - lastClose)} ms after the last listener closed, queued by the kernel and reset instead of refused`,
+        `${what}: started ${Math.round(a.connectAt - lastCloseLatest)} ms after the last listener closed, queued by the kernel and reset instead of refused`,
       );
     }
   }

@@ -18,7 +18,7 @@ const profiles = {
   short: { trials: 10, jobs: 2, leakCycles: 1_000 },
   long: { trials: 300, jobs: 2, leakCycles: 5_000 },
 } as const;
-const avoidable: readonly Avoidable[] = ['hook-stall'];
+const avoidable: readonly Avoidable[] = ['hook-stall', 'h2-second-signal'];
 
 function usage(message: string): never {
   process.stderr.write(`chaos: ${message}\n`);

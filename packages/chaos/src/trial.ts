@@ -28,6 +28,8 @@ export interface TrialRecord {
   /** Exit of the process the runner started (the server, or the keeper). */
   mainPid: number;
   mainExit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  /** When the runner saw it exit: after the process, and every socket it held, was gone. */
+  mainExitAt: number | undefined;
   attempts: Attempt[];
   /** Problems of the harness itself (a process never listened, never exited, a bound hit). */
   problems: string[];
@@ -101,6 +103,7 @@ export async function runTrial(
     signals: [],
     mainPid: main.pid,
     mainExit: undefined,
+    mainExitAt: undefined,
     attempts: [],
     problems: [],
     wallMs: 0,
@@ -113,6 +116,7 @@ export async function runTrial(
   };
   void main.exited.then((exit) => {
     record.mainExit = exit;
+    record.mainExitAt = now();
   });
   let ids = 0;
   const ctx: ClientContext = {
