@@ -39,6 +39,22 @@ export interface TrialRecord {
 /** How long a process may take to listen: tsx compiles the app first, slowly on a loaded machine. */
 const startupBound = 60_000;
 
+/**
+ * Resolves true when `promise` settles within `ms`, false otherwise; the timer is cancelled either way,
+ * so that a bound never keeps the runner alive after the trial.
+ */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  const timer = new AbortController();
+  try {
+    return await Promise.race([
+      promise.then(() => true),
+      sleep(ms, false, { signal: timer.signal }).catch(() => false),
+    ]);
+  } finally {
+    timer.abort();
+  }
+}
+
 function waitLine(proc: Proc, match: (l: Line) => boolean, ms: number): Promise<Line | undefined> {
   return proc.waitFor(match, ms).catch(() => undefined);
 }
@@ -153,7 +169,7 @@ export async function runTrial(
       send(main.pid, e.kind);
     } else if (e.kind === 'double') {
       send(main.pid, 'SIGTERM');
-      await Promise.race([main.exited, sleep(e.second!.after)]);
+      await within(main.exited, e.second!.after);
       if (record.mainExit === undefined) send(main.pid, e.second!.signal);
     } else {
       // A restart, then the process serving at the end gets SIGTERM (the keeper passes it on).
@@ -185,15 +201,12 @@ export async function runTrial(
     }
 
     // Every process holding the stderr pipe (the server, a successor, the keeper and its workers) is gone.
-    const gone = await Promise.race([main.closed.then(() => true), sleep(exitBound).then(() => false)]);
+    const gone = await within(main.closed, exitBound);
     if (!gone)
       record.problems.push(`a server process was still running ${exitBound} ms after its stop signal`);
     await main.exited;
     // Sockets close with the processes: the sessions settle at once, except those not started yet.
-    const settled = await Promise.race([
-      Promise.all(sessions).then(() => true),
-      sleep(Math.max(0, t0 + plan.loadEnd - now()) + 10_000).then(() => false),
-    ]);
+    const settled = await within(Promise.all(sessions), Math.max(0, t0 + plan.loadEnd - now()) + 10_000);
     if (!settled) {
       ctx.timedOut = true;
       for (const handle of ctx.live) handle.destroy();
