@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import type { ConnectionTracker } from './connections.js';
+import { afterNextPoll } from './event-loop.js';
 import {
   closeAllConnections,
   closeListener,
@@ -104,13 +106,72 @@ export class AttachedServers {
   }
 
   #close(server: AnyServer, entry: Entry): void {
-    entry.closed ??= closeListener(server).then(() => {
-      entry.isClosed = true;
-      this.#onClosed();
-    });
+    entry.closed ??= acceptQueued(server)
+      .then(() => closeListener(server))
+      .then(() => {
+        entry.isClosed = true;
+        this.#onClosed();
+      });
   }
 
   #mark(server: AnyServer, explicit: boolean): Ownership {
     return { id: this.#owner, explicit, release: () => this.release(server) };
   }
+}
+
+/** Bound of acceptQueued(): a listener still holding queued connections is closed after this long anyway. */
+const ACCEPT_QUEUED_MAX_MS = 100;
+
+/**
+ * Resolves once the connections that wait in the listener's accept queue now have been accepted.
+ * Closing a listening socket makes the kernel reset every connection still in that queue, whose clients
+ * may already have sent a request: a reset, where lameduck promises a refusal or an answer. Such a queue
+ * builds up while the process is busy (libuv accepts one connection per turn of the event loop). Only
+ * what is queued at this moment is waited for (the kernel tells how many, on Linux), so the common case,
+ * an empty queue, closes at once: connections that arrive later, such as clients reconnecting after a
+ * `Connection: close`, are refused, which is clean. The ones accepted meanwhile are drained like any
+ * other (their requests meet the gate).
+ */
+function acceptQueued(server: AnyServer): Promise<void> {
+  const queued = acceptQueueLength(server);
+  if (queued === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    let accepted = 0;
+    const onConnection = () => {
+      accepted++;
+    };
+    server.on('connection', onConnection);
+    const until = performance.now() + ACCEPT_QUEUED_MAX_MS;
+    const turn = () => {
+      if (accepted < queued && performance.now() < until && server.listening) {
+        afterNextPoll(turn);
+        return;
+      }
+      server.removeListener('connection', onConnection);
+      resolve();
+    };
+    afterNextPoll(turn);
+  });
+}
+
+/**
+ * Connections waiting in the kernel's accept queue of this TCP listening socket: the `rx_queue` column
+ * of its line in /proc/net/tcp(6), found by the socket's inode. 0 where that cannot be read (another
+ * platform, a unix socket, no descriptor).
+ */
+function acceptQueueLength(server: AnyServer): number {
+  if (process.platform !== 'linux') return 0;
+  const fd = (server as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) return 0;
+  try {
+    const inode = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/self/fd/${fd}`))?.[1];
+    if (inode === undefined) return 0;
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      for (const line of fs.readFileSync(table, 'latin1').split('\n')) {
+        const fields = line.trim().split(/\s+/);
+        if (fields[9] === inode) return Number.parseInt(fields[4]?.split(':')[1] ?? '0', 16) || 0;
+      }
+    }
+  } catch {}
+  return 0;
 }

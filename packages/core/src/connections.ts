@@ -3,6 +3,7 @@ import { type Http2Session, constants as h2, type ServerHttp2Stream } from 'node
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, LameduckError } from './errors.js';
+import { afterNextPoll } from './event-loop.js';
 import type { AnyRequest } from './types.js';
 import { answerUnavailable } from './unavailable.js';
 
@@ -111,6 +112,24 @@ function activeResponse(
 
 /** The requests of a socket that has none tracked: shared, so an idle connection allocates no array. */
 const noRequests: RequestRecord[] = Object.freeze([]) as unknown as RequestRecord[];
+
+/**
+ * How long node's own timer on this socket says it has been idle, in milliseconds, when it has one. Node
+ * arms it with `keepAliveTimeout` when a keep-alive response finishes (and with `server.timeout` when
+ * set) and restarts it on every read and write, so its start is the socket's last activity, on the
+ * timers' clock; a probe timer reads that clock's present. Node internals (the `timeout` symbol of
+ * net.Socket, `_idleStart`), read only when a drain begins: undefined when they are not there.
+ */
+function idleForMs(socket: Socket): number | undefined {
+  const key = Object.getOwnPropertySymbols(socket).find((k) => k.description === 'timeout');
+  const timer = key === undefined ? undefined : (socket as unknown as Record<symbol, unknown>)[key];
+  const started = (timer as { _idleStart?: unknown } | null | undefined)?._idleStart;
+  if (typeof started !== 'number') return undefined;
+  const probe = setTimeout(() => {}, 0);
+  const present = (probe as unknown as { _idleStart?: unknown })._idleStart;
+  clearTimeout(probe);
+  return typeof present === 'number' ? Math.max(0, present - started) : undefined;
+}
 
 function handshakeKey(socket: Socket): string | undefined {
   return socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}|${socket.remotePort}`;
@@ -551,9 +570,12 @@ export class ConnectionTracker {
     if (conn.kind === 'http1' && (conn.pending.length > 0 || conn.upgraded)) return;
     clearTimeout(conn.timer);
     const now = performance.now();
-    // Bytes arrived since the last response: a request is on its way, so the socket is not idle.
+    // Bytes moved since the tracker last saw this socket go idle: either a request is on its way, or the
+    // socket served requests while nothing per request was tracked. Node's keep-alive timer on the
+    // socket knows which (every read and write restarts it): idle since its last activity. Without that
+    // timer, the socket counts as idle from now, the cautious side.
     if (conn.kind === 'http1' && conn.socket.bytesRead > conn.bytesAtIdle) {
-      conn.idleSince = now;
+      conn.idleSince = now - (idleForMs(conn.socket) ?? 0);
       conn.bytesAtIdle = conn.socket.bytesRead;
     }
     const wait = conn.idleSince + this.#opts.idleGrace - now;
@@ -571,12 +593,12 @@ export class ConnectionTracker {
    * of CPU a socket can look idle while its next request already waits in the kernel's receive buffer:
    * closing it then would answer that request with a reset (a close with unread data sends RST). The
    * check phase runs right after the poll phase has read those bytes, so the decision is taken on fresh
-   * information. The immediate is ref'd on purpose: it makes that poll non-blocking and lives one turn.
+   * information (see event-loop.ts).
    */
   #reapAfterPoll(conn: Http1Conn | HandshakeConn): void {
     clearTimeout(conn.timer);
     conn.timer = undefined;
-    setImmediate(() => {
+    afterNextPoll(() => {
       if (conn.reaped || conn.socket.destroyed || this.#conns.get(conn.socket) !== conn) return;
       if (conn.kind === 'http1') {
         if (conn.pending.length > 0 || conn.upgraded) return;

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import http from 'node:http';
+import net from 'node:net';
 import { createLameduck, type Lameduck, type LameduckOptions } from '@lameduck/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { countdown, deferred, listen, RawConnection, request } from './helpers.js';
@@ -96,6 +97,32 @@ describe('HTTP/1 drain', () => {
     expect(new Set(outcomes)).toEqual(new Set(['fin']));
   });
 
+  it('closes at once a keep-alive socket idle for longer than idleGrace, and not one that just went idle', async () => {
+    const idleGrace = 2_000;
+    const { lameduck, port } = await setup((_req, res) => res.end('ok'), { idleGrace, timeout: 20_000 });
+    const longIdle = await RawConnection.open(port);
+    const recent = await RawConnection.open(port);
+    cleanup.push(
+      () => recent.destroy(),
+      () => longIdle.destroy(),
+    );
+    longIdle.get('/');
+    expect((await longIdle.response()).status).toBe(200);
+    // The idle time is the quantity under test: longer than idleGrace.
+    await new Promise((resolve) => setTimeout(resolve, idleGrace + 300));
+    recent.get('/');
+    expect((await recent.response()).status).toBe(200);
+
+    const report = lameduck.shutdown();
+    expect(await longIdle.outcome()).toBe('fin');
+    // It went at once, not idleGrace after the drain began: the socket that just went idle, which gets
+    // the whole grace, is still open a moment later (and closes well within its grace).
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(recent.ended).toBe(false);
+    expect(await recent.outcome()).toBe('fin');
+    expect((await report).sockets.closedIdle).toBe(2);
+  });
+
   it('waits idleGrace before closing a socket that just went idle, answering a reuse with 503', async () => {
     const { lameduck, port } = await setup((_req, res) => res.end('ok'), {
       idleGrace: 60_000,
@@ -145,6 +172,36 @@ describe('HTTP/1 drain', () => {
     const final = await report;
     expect(final.requests.rejected).toBe(1);
     expect(final.sockets.closedIdle).toBe(0);
+  });
+
+  it('accepts and answers the connections queued in the kernel when the listeners close, never resets them', async () => {
+    const { lameduck, port } = await setup((_req, res) => res.end('ok'), { idleGrace: 60_000 });
+    const outcomes = Array.from(
+      { length: 20 },
+      () =>
+        new Promise<string>((resolve) => {
+          const socket = net.connect(port, '127.0.0.1');
+          cleanup.push(() => socket.destroy());
+          let data = '';
+          socket.on('connect', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+          socket.on('data', (chunk: Buffer) => {
+            data += chunk;
+          });
+          socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+          socket.on('end', () => resolve(data.split('\r\n')[0] ?? ''));
+        }),
+    );
+    // The connect calls run in the next tick; on loopback the kernel completes each handshake at once
+    // and queues the connection for accept. Holding the event loop keeps node from accepting any of them
+    // before the shutdown starts: all 20 wait in the accept queue when the listener is told to close.
+    await new Promise((resolve) => process.nextTick(resolve));
+    const heldUntil = performance.now() + 50;
+    while (performance.now() < heldUntil) {
+      // Busy: no turn of the event loop.
+    }
+    const report = lameduck.shutdown();
+    expect(new Set(await Promise.all(outcomes))).toEqual(new Set(['HTTP/1.1 503 Service Unavailable']));
+    expect((await report).requests.rejected).toBe(20);
   });
 
   it('serves late requests with Connection: close when lateRequests is "serve"', async () => {
