@@ -25,6 +25,7 @@ export type Verdict =
   | 'unaccepted'
   | 'ws-1001'
   | 'ws-dropped-by-design'
+  | 'node-parse-error'
   | 'violation';
 
 export interface TrialCheck {
@@ -126,6 +127,17 @@ export function checkTrial(record: TrialRecord): TrialCheck {
   const ran = index(processes, 'run', 'id');
   const accepted = index(processes, 'conn', 'port');
   const seenAt = seenTimes(processes);
+  // Node's parser gave up on a connection (`clientError`) while its process still served normally: the
+  // loss is node's (or the framework's), not the drain's. Seen with Koa on an allowHTTP1 server
+  // (HPE_PAUSED, without lameduck too); reported apart, and a violation once the shutdown began.
+  const parseErrors = new Map<number, number>();
+  for (const p of processes.values()) {
+    for (const l of p.lines) {
+      if (l.chaos === 'clientError' && Number(l.t) < Number(p.shutdown?.t ?? Number.POSITIVE_INFINITY)) {
+        parseErrors.set(Number(l.port), p.pid);
+      }
+    }
+  }
   const verdicts = new Map<Verdict, number>();
   const detail: TrialCheck['detail'] = [];
   let current: Attempt | undefined;
@@ -347,7 +359,9 @@ export function checkTrial(record: TrialRecord): TrialCheck {
     }
     // `truncated` or `none`: the connection or stream ended before a complete answer.
     const what = a.result === 'truncated' ? 'truncated response' : `no answer (${a.error ?? 'FIN'})`;
-    if (a.afterClose && !ranBy && a.result === 'none') {
+    if (a.port !== undefined && parseErrors.has(a.port) && parseErrors.get(a.port) === accepted.get(a.port)) {
+      count('node-parse-error');
+    } else if (a.afterClose && !ranBy && a.result === 'none') {
       count('unprocessed-after-close');
     } else if (cutBySecondSignal(owner, a)) {
       count('cut-by-second-signal');

@@ -113,10 +113,22 @@ function print(trial: number, record: TrialRecord, check: TrialCheck): void {
 function debugLines(record: TrialRecord, check: TrialCheck): string[] {
   const rel = (t: unknown) => Math.round(Number(t) - record.t0);
   const out: string[] = [];
-  const marks = ['listening', 'shutdown', 'listenerClose', 'drain', 'deadline', 'forceExit', 'exit', 'crash'];
+  const marks = [
+    'listening',
+    'shutdown',
+    'listenerClose',
+    'drain',
+    'deadline',
+    'forceExit',
+    'exit',
+    'crash',
+    'clientError',
+  ];
   for (const l of record.lines) {
     if (marks.includes(String(l.chaos))) {
-      out.push(`    [${rel(l.t)}] pid ${l.pid} ${l.chaos} ${String(l.code ?? l.reason ?? l.error ?? '')}`);
+      out.push(
+        `    [${rel(l.t)}] pid ${l.pid} ${l.chaos} ${String(l.code ?? l.reason ?? l.error ?? '')} ${l.port ?? ''} ${l.message ?? ''}`,
+      );
     } else if (l.chaos === 'report') {
       const r = l.report as { requests: object; sockets: object };
       out.push(
@@ -127,8 +139,10 @@ function debugLines(record: TrialRecord, check: TrialCheck): string[] {
     }
   }
   for (const s of record.signals) out.push(`    [${rel(s.t)}] runner sent ${s.signal} to ${s.pid}`);
+  // Every attempt that went over a connection where something went wrong, successes included.
+  const suspect = new Set(check.detail.filter((d) => d.verdict === 'violation').map((d) => d.attempt.port));
   for (const d of check.detail) {
-    if (d.verdict === 'ok') continue;
+    if (d.verdict === 'ok' && !suspect.has(d.attempt.port)) continue;
     const a = d.attempt;
     out.push(
       `    #${a.id} ${d.verdict}: ${a.kind}/${a.route} ${a.result} ${a.status ?? ''} connect@${rel(a.connectAt)} sent@${rel(a.startedAt)} end@${rel(a.endedAt)} port ${a.port ?? '-'} seen ${d.seenBy ?? '-'} ran ${d.ranBy ?? '-'} accepted ${d.acceptedBy ?? '-'} ${a.error ?? ''}`,
@@ -164,6 +178,12 @@ if (typeof leakResult === 'object') {
   const f = leakResult.final;
   console.log(
     `  leak check: ${leakResult.cycles} cycles in ${(leakResult.ms / 1_000).toFixed(1)}s; fds ${b.fds} → ${f.fds}, active resources ${JSON.stringify(b.resources)} → ${JSON.stringify(f.resources)}, heap ${mb(b.heap)} → ${mb(f.heap)} MiB`,
+  );
+}
+const parseErrors = totals.get('node-parse-error') ?? 0;
+if (parseErrors > 0) {
+  console.log(
+    `  note: ${parseErrors} requests lost to a node parse error (clientError) while serving, before any shutdown: not the drain's (see the README)`,
   );
 }
 for (const v of leakViolations) console.log(`  ✗ leak check: ${v}`);

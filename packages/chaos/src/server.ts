@@ -88,6 +88,27 @@ const close = server.close.bind(server) as (cb?: (err?: Error) => void) => unkno
 (server as Server).on('connection', (socket: { remotePort?: number }) =>
   emit('conn', { port: socket.remotePort }),
 );
+// Parse errors make node close a connection without a request: log them, then do what node does
+// without a listener (lib/_http_server.js socketOnError): answer only if no response began, and destroy.
+const errorAnswers: Record<string, string> = {
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: '413 Payload Too Large',
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+};
+(server as Server).on(
+  'clientError',
+  (
+    error: NodeJS.ErrnoException,
+    socket: Duplex & { remotePort?: number; _httpMessage?: { headersSent: boolean } },
+  ) => {
+    emit('clientError', { port: socket.remotePort, code: error.code, message: error.message });
+    if (socket.writable && !socket._httpMessage?.headersSent) {
+      const status = errorAnswers[error.code ?? ''] ?? '400 Bad Request';
+      socket.write(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
+    }
+    socket.destroy(error);
+  },
+);
 dc.subscribe('http.server.request.start', (message) =>
   emit('seen', { id: idOf((message as { request: IncomingMessage }).request.url) }),
 );
