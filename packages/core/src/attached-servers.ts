@@ -159,7 +159,7 @@ function acceptQueued(server: AnyServer): Promise<void> {
  * of its line in /proc/net/tcp(6), found by the socket's inode. 0 where that cannot be read (another
  * platform, a unix socket, no descriptor).
  */
-function acceptQueueLength(server: AnyServer): number {
+export function acceptQueueLength(server: AnyServer): number {
   if (process.platform !== 'linux') return 0;
   const fd = (server as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) return 0;

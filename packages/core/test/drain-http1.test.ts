@@ -3,6 +3,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { createLameduck, type Lameduck, type LameduckOptions } from '@lameduck/core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { acceptQueueLength } from '../src/attached-servers.js';
 import { countdown, deferred, listen, RawConnection, request } from './helpers.js';
 
 const cleanup: (() => unknown)[] = [];
@@ -175,7 +176,7 @@ describe('HTTP/1 drain', () => {
   });
 
   it('accepts and answers the connections queued in the kernel when the listeners close, never resets them', async () => {
-    const { lameduck, port } = await setup((_req, res) => res.end('ok'), { idleGrace: 60_000 });
+    const { lameduck, server, port } = await setup((_req, res) => res.end('ok'), { idleGrace: 60_000 });
     const outcomes = Array.from(
       { length: 20 },
       () =>
@@ -191,14 +192,16 @@ describe('HTTP/1 drain', () => {
           socket.on('end', () => resolve(data.split('\r\n')[0] ?? ''));
         }),
     );
-    // The connect calls run in the next tick; on loopback the kernel completes each handshake at once
-    // and queues the connection for accept. Holding the event loop keeps node from accepting any of them
-    // before the shutdown starts: all 20 wait in the accept queue when the listener is told to close.
+    // The connect calls run in the next tick, and the kernel queues each connection for accept once its
+    // handshake completes. Holding the event loop (no turn, so node accepts none of them) until the
+    // kernel reports all 20 queued makes the state certain: all of them wait in the accept queue when the
+    // listener is told to close. The bound is a safety net for a machine that never gets there.
     await new Promise((resolve) => process.nextTick(resolve));
-    const heldUntil = performance.now() + 50;
-    while (performance.now() < heldUntil) {
+    const heldUntil = performance.now() + 10_000;
+    while (acceptQueueLength(server) < 20 && performance.now() < heldUntil) {
       // Busy: no turn of the event loop.
     }
+    expect(acceptQueueLength(server)).toBe(20);
     const report = lameduck.shutdown();
     expect(new Set(await Promise.all(outcomes))).toEqual(new Set(['HTTP/1.1 503 Service Unavailable']));
     expect((await report).requests.rejected).toBe(20);
