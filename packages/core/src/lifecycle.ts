@@ -344,7 +344,11 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     if (signal !== undefined && this.#signals !== undefined) {
       const signals = this.#signals;
       const exit = this.#opts.exit ? exitProcess : undefined;
-      void this.#shutdown.then((report) => signals.finished(report.exitCode, exit));
+      const release = exit === undefined ? undefined : holdProcess();
+      void this.#shutdown.then((report) => {
+        release?.();
+        signals.finished(report.exitCode, exit);
+      });
     }
     return this.#shutdown;
   }
@@ -418,7 +422,9 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     const owns = this.#signals !== undefined && this.#opts.exit;
     if (!(exit ?? owns)) return;
     const signals = this.#signals;
+    const release = holdProcess();
     void shutdown.then((report) => {
+      release();
       if (signals !== undefined) signals.finished(report.exitCode, exitProcess);
       else exitProcess(report.exitCode);
     });
@@ -483,6 +489,17 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     return bindRestartSignal(this.#handoverOf(), options);
   }
   // ── End of the restart block. ─────────────────────────────────────────────────────────────────────
+}
+
+/**
+ * Keeps the process alive until the returned function is called. Every timer of the drain is unref'd, so
+ * that lameduck never holds a process open by itself; but once a shutdown that ends in `process.exit`
+ * has begun, the process must live until the report: otherwise a hook that awaits a promise nothing will
+ * settle lets the event loop run empty, and node exits 0 with no report and the later hooks never run.
+ */
+function holdProcess(): () => void {
+  const hold = setInterval(() => {}, 2 ** 30);
+  return () => clearInterval(hold);
 }
 
 /**

@@ -74,6 +74,19 @@ describe('signals and exit codes (child processes)', () => {
     expect(await child.exited).toEqual({ code: 1, signal: null });
   });
 
+  it('outlives a hook whose promise never settles: it times out, the next hook runs, exit 1', async () => {
+    // Nothing but lameduck's (unref'd) timers is left in the process once the server closed: the
+    // shutdown itself must keep the process alive until its report.
+    const { child } = await start({ LD_HOOK: 'stall' });
+    child.process.kill('SIGTERM');
+    const report = await reportOf(child);
+    expect(report.hooks.map((h) => [h.name, h.outcome])).toEqual([
+      ['stalls', 'timeout'],
+      ['after', 'ok'],
+    ]);
+    expect(await child.exited).toEqual({ code: 1, signal: null });
+  });
+
   it('exits at once with 128 + signal number on a second signal', async () => {
     const { child, port } = await start({ LD_OPTIONS: JSON.stringify({ timeout: 60_000 }) });
     void request(agent(), port, '/hang');
