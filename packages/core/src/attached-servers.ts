@@ -106,12 +106,15 @@ export class AttachedServers {
   }
 
   #close(server: AnyServer, entry: Entry): void {
-    entry.closed ??= acceptQueued(server)
-      .then(() => closeListener(server))
-      .then(() => {
-        entry.isClosed = true;
-        this.#onClosed();
-      });
+    // With nothing queued (the usual case) the listener closes synchronously, before the drain's
+    // 'drain' event: whoever hears it may rely on new connections being refused.
+    const queued = acceptQueueLength(server);
+    entry.closed ??= (
+      queued === 0 ? closeListener(server) : acceptQueued(server, queued).then(() => closeListener(server))
+    ).then(() => {
+      entry.isClosed = true;
+      this.#onClosed();
+    });
   }
 
   #mark(server: AnyServer, explicit: boolean): Ownership {
@@ -132,9 +135,7 @@ const ACCEPT_QUEUED_MAX_MS = 100;
  * `Connection: close`, are refused, which is clean. The ones accepted meanwhile are drained like any
  * other (their requests meet the gate).
  */
-function acceptQueued(server: AnyServer): Promise<void> {
-  const queued = acceptQueueLength(server);
-  if (queued === 0) return Promise.resolve();
+function acceptQueued(server: AnyServer, queued: number): Promise<void> {
   return new Promise((resolve) => {
     let accepted = 0;
     const onConnection = () => {
