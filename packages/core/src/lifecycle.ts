@@ -498,8 +498,9 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
  * settle lets the event loop run empty, and node exits 0 with no report and the later hooks never run.
  */
 function holdProcess(): () => void {
-  const hold = setInterval(() => {}, 2 ** 30);
-  return () => clearInterval(hold);
+  // A ref'd handle that never fires (not a poll): the report's own events end the hold.
+  const hold = setTimeout(() => {}, 2_147_483_647);
+  return () => clearTimeout(hold);
 }
 
 /**
