@@ -131,6 +131,22 @@ function idleForMs(socket: Socket): number | undefined {
   return typeof present === 'number' ? Math.max(0, present - started) : undefined;
 }
 
+function ignoreError(): void {}
+
+/**
+ * Destroyed with CANCEL, node resets every open stream of the session with CANCEL and ends it with
+ * GOAWAY(CANCEL). Neither destroy() alone (it resets with NO_ERROR) nor stream.close(CANCEL) (it first
+ * ends the stream's writable side, which sends END_STREAM) would do: a client takes either for the end of
+ * a body it has only part of (RFC 9113 §8.1). The 'error' each stream and the session then emit is
+ * lameduck's doing, not the application's: it must not become an uncaught exception.
+ */
+function cancelSession(conn: Http2Conn): void {
+  if (conn.session.destroyed) return;
+  for (const s of conn.streams) s.stream.on('error', ignoreError);
+  conn.session.on('error', ignoreError);
+  conn.session.destroy(new Error('lameduck cancelled the session'), h2.NGHTTP2_CANCEL);
+}
+
 function handshakeKey(socket: Socket): string | undefined {
   return socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}|${socket.remotePort}`;
 }
@@ -482,14 +498,22 @@ export class ConnectionTracker {
           // callback runs without `_hadError`): decide now which responses were cut.
           if (conn.kind === 'http1') for (const r of conn.pending) r.cut = !r.res.writableFinished;
           if (conn.kind === 'http2') {
-            // Reset each open stream with CANCEL first: destroy() alone resets them with NO_ERROR, which a
-            // client takes for the end of a body it has only part of (RFC 9113 §8.1: no END_STREAM).
-            for (const s of conn.streams) if (!s.stream.closed) s.stream.close(h2.NGHTTP2_CANCEL);
-            conn.session.destroy();
+            cancelSession(conn);
           } else conn.socket.destroy();
         });
         resolve();
       });
+    });
+  }
+
+  /**
+   * The process is about to exit in the middle of the drain (a second signal): every HTTP/2 session is
+   * destroyed with CANCEL now, so its open streams reach the client as reset, not as complete. HTTP/1
+   * needs nothing: a body cut by the exit is short of its length or its last chunk, which clients see.
+   */
+  resetStreams(): void {
+    this.#forEachConn((conn) => {
+      if (conn.kind === 'http2') cancelSession(conn);
     });
   }
 

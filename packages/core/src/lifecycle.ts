@@ -67,6 +67,8 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
   /** listen(), ready(), restart(): made on first use (restart/handover.ts). */
   #handover: Handover | undefined;
   #disposed = false;
+  /** A second signal is ending the process: the drain must not exit it with another code. */
+  #forceExiting = false;
 
   constructor(options?: LameduckOptions) {
     super();
@@ -347,6 +349,8 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
       const release = exit === undefined ? undefined : holdProcess();
       void this.#shutdown.then((report) => {
         release?.();
+        // A second signal is ending the process with its own code.
+        if (this.#forceExiting) return;
         signals.finished(report.exitCode, exit);
       });
     }
@@ -357,7 +361,14 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     const exitCode = signalExitCode(signal);
     this.#log.warn({ signal, exitCode }, 'second signal: exiting now without finishing the drain');
     this.emit('forceExit', { signal, exitCode });
-    if (this.#opts.exit) exitProcess(exitCode);
+    if (!this.#opts.exit) return;
+    // Not process.exit() at once: an HTTP/2 stream cut by the exit, on a session that already sent
+    // GOAWAY(NO_ERROR), would reach the client as a connection end, which node's client (and others)
+    // take for the end of a complete body. Every open stream is reset with CANCEL first, and the exit
+    // waits one turn of the loop for those frames to be written.
+    this.#forceExiting = true;
+    this.#tracker.resetStreams();
+    setImmediate(() => exitProcess(exitCode));
   }
 
   /** The narrow view of this lifecycle that the shutdown sequence works with (shutdown.ts). */
