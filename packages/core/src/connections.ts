@@ -179,6 +179,14 @@ export class ConnectionTracker {
   readonly #requests = new WeakMap<object, RequestRecord | StreamRecord>();
   readonly #opts: TrackerOptions;
   #deadlineReason: LameduckError | undefined;
+  /**
+   * The last request (or HTTP/2 stream) to arrive since the shutdown began, and when, on
+   * performance.now()'s clock; the one before it, for a probe to take its own arrival back. The
+   * adaptive drain delay ends once nothing has arrived for a while.
+   */
+  #lastArrival = 0;
+  #lastArrivalKey: object | undefined;
+  #arrivalBefore = 0;
   #lateRequests: 'reject' | 'serve';
 
   /** 'close' of a tracked HTTP/1 socket (`this` is the socket). */
@@ -222,6 +230,28 @@ export class ConnectionTracker {
       if (conn.kind === 'http1' && activeResponse(conn.socket, this.#requests) !== undefined) untracked++;
     }
     return this.#inFlight + untracked;
+  }
+
+  /** performance.now() when the last request arrived since the shutdown began (or when it began). */
+  get lastArrival(): number {
+    return this.#lastArrival;
+  }
+
+  /**
+   * This request was a readiness or liveness probe: it does not count as traffic for the adaptive drain
+   * delay (a load balancer's health checks keep coming after it stopped routing requests here).
+   */
+  probeAnswered(request: AnyRequest): void {
+    const key = 'stream' in request && request.stream !== undefined ? request.stream : request;
+    if (key !== this.#lastArrivalKey) return;
+    this.#lastArrival = this.#arrivalBefore;
+    this.#lastArrivalKey = undefined;
+  }
+
+  #arrived(key: object): void {
+    this.#arrivalBefore = this.#lastArrival;
+    this.#lastArrival = performance.now();
+    this.#lastArrivalKey = key;
   }
 
   get openConnections(): number {
@@ -302,7 +332,10 @@ export class ConnectionTracker {
     conn.timer = undefined;
     if (conn.pending === noRequests) conn.pending = [];
     conn.pending.push(this.#newRecord(req, res, conn));
-    if (this.#mode !== 'serving') this.#markClose(conn);
+    if (this.#mode !== 'serving') {
+      this.#arrived(req);
+      this.#markClose(conn);
+    }
   }
 
   /**
@@ -417,7 +450,10 @@ export class ConnectionTracker {
       this.#opts.onChange();
     });
     // In the drain delay a session serves the stream it has and then goes away, like `Connection: close`.
-    if (this.#mode !== 'serving') this.#goaway(conn);
+    if (this.#mode !== 'serving') {
+      this.#arrived(stream);
+      this.#goaway(conn);
+    }
   }
 
   /** The AbortSignal of a request: it fires when the drain deadline passes while the request runs. */
@@ -447,6 +483,7 @@ export class ConnectionTracker {
   enterClosing(): void {
     if (this.#mode !== 'serving') return;
     this.#mode = 'closing';
+    this.#lastArrival = performance.now();
     this.#forEachConn((conn) => {
       if (conn.kind === 'http1') {
         this.#adoptActive(conn);

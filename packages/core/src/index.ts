@@ -12,6 +12,7 @@ export {
 } from './restart/self-upgrade.js';
 export { serverKind } from './servers.js';
 export type {
+  AdaptiveDrainDelay,
   AnyRequest,
   AnyServer,
   HookContext,

@@ -238,12 +238,14 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
 
   /** Readiness probe handler: 200 while ready, 503 from the first moment of the shutdown. */
   readonly readiness = (req: IncomingMessage, res: ServerResponse): void => {
+    this.#tracker.probeAnswered(req);
     sendHealth(req, res, this.isReady, this.isReady ? 'ready' : 'draining');
   };
 
   /** Liveness probe handler: 200 until the shutdown is over. */
   readonly liveness = (req: IncomingMessage, res: ServerResponse): void => {
     const alive = this.#state !== 'closed';
+    this.#tracker.probeAnswered(req);
     sendHealth(req, res, alive, alive ? 'alive' : 'closed');
   };
 

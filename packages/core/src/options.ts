@@ -5,7 +5,10 @@ import type { LameduckLogger, LameduckOptions } from './types.js';
 
 export interface ResolvedOptions {
   timeout: number;
+  /** The drain delay's length, or its longest with `drainQuiet`. */
   drainDelay: number;
+  /** The adaptive drain delay's `quiet`: it ends once no request has arrived for this long. */
+  drainQuiet: number | undefined;
   idleGrace: number;
   lateRequests: 'reject' | 'serve';
   retryAfter: number | false;
@@ -111,6 +114,31 @@ function checkMs(name: string, value: unknown): number {
   return value;
 }
 
+/** A number of ms (fixed), or `{ max, quiet }` (adaptive). */
+function checkDrainDelay(value: unknown): { max: number; quiet: number | undefined } {
+  if (!isOptionsObject(value)) {
+    if (!isMs(value)) {
+      throw invalid(
+        `Option "drainDelay" must be a number of milliseconds from 0 to 2147483647, or { max, quiet } for a delay that ends when requests stop arriving, got ${describeValue(value)}.`,
+      );
+    }
+    return { max: value, quiet: undefined };
+  }
+  checkKnownKeys(value, ['max', 'quiet'], 'key', ErrorCodes.OPTIONS_INVALID, ' in option "drainDelay"');
+  const { max, quiet } = value;
+  if (!isMs(max)) {
+    throw invalid(
+      `Option "drainDelay.max" must be a number of milliseconds from 0 to 2147483647, got ${describeValue(max)}.`,
+    );
+  }
+  if (!isMs(quiet) || quiet < 1 || quiet > max) {
+    throw invalid(
+      `Option "drainDelay.quiet" must be a number of milliseconds from 1 to drainDelay.max (${max}), got ${describeValue(quiet)}.`,
+    );
+  }
+  return { max, quiet };
+}
+
 function checkBoolean(name: string, value: unknown): boolean {
   if (typeof value !== 'boolean')
     throw invalid(`Option "${name}" must be true or false, got ${describeValue(value)}.`);
@@ -183,9 +211,11 @@ export function resolveOptions(options: LameduckOptions | undefined): ResolvedOp
     );
   }
 
+  const delay = checkDrainDelay(pick('drainDelay'));
   return {
     timeout: checkMs('timeout', pick('timeout')),
-    drainDelay: checkMs('drainDelay', pick('drainDelay')),
+    drainDelay: delay.max,
+    drainQuiet: delay.quiet,
     idleGrace: checkMs('idleGrace', pick('idleGrace')),
     lateRequests,
     retryAfter,

@@ -126,10 +126,44 @@ async function drainDelay(
   deadline: Promise<'deadline'>,
 ): Promise<number> {
   const start = performance.now();
-  const ms = host.options.drainDelay;
-  if (ms > 0) host.log.info({ ms }, 'drain delay: serving with Connection: close');
-  await Promise.race([Promise.all([sleep(ms), host.hooks.run('beforeDrain', reason, onHook)]), deadline]);
+  const { drainDelay: ms, drainQuiet: quiet } = host.options;
+  let delay: Promise<unknown>;
+  if (quiet === undefined) {
+    if (ms > 0) host.log.info({ ms }, 'drain delay: serving with Connection: close');
+    delay = sleep(ms);
+  } else {
+    host.log.info(
+      { max: ms, quiet },
+      'drain delay: serving with Connection: close until no request arrives for `quiet` ms',
+    );
+    delay = untilQuiet(host.tracker, start, start + ms, quiet).then((wasQuiet) => {
+      const fields = { ms: Math.round(since(start)), quiet };
+      if (wasQuiet) host.log.info(fields, 'drain delay over: no request arrived for `quiet` ms');
+      else
+        host.log.info({ ...fields, max: ms }, 'drain delay over: `max` reached with requests still arriving');
+    });
+  }
+  await Promise.race([Promise.all([delay, host.hooks.run('beforeDrain', reason, onHook)]), deadline]);
   return since(start);
+}
+
+/**
+ * The adaptive drain delay: resolves true once no request has arrived for `quiet` ms, false at `end`
+ * (performance.now()'s clock) if requests were still arriving. One timer at a time, re-armed for the
+ * moment the quiet window would close: no polling.
+ */
+function untilQuiet(tracker: ConnectionTracker, start: number, end: number, quiet: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const check = () => {
+      const quietAt = Math.max(tracker.lastArrival, start) + quiet;
+      const at = Math.min(quietAt, end);
+      const now = performance.now();
+      // A late timer may find both moments passed: the earlier one ended the delay.
+      if (now >= at) resolve(quietAt <= end);
+      else setTimeout(check, Math.ceil(at - now)).unref();
+    };
+    check();
+  });
 }
 
 /** Step 3: stop accepting; reap idle sockets, answer late requests at the gate, GOAWAY HTTP/2. */

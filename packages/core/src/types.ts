@@ -42,6 +42,14 @@ export interface HookContext {
 
 export type HookFn = (context: HookContext) => unknown;
 
+/** The adaptive form of the `drainDelay` option: see there. */
+export interface AdaptiveDrainDelay {
+  /** The longest the delay lasts, in ms, whatever the traffic. */
+  max: number;
+  /** The delay ends once no request has arrived for this many ms. From 1 to `max`. */
+  quiet: number;
+}
+
 export interface LameduckOptions {
   /**
    * Milliseconds from the start of the shutdown until in-flight requests are aborted and what remains is
@@ -50,11 +58,18 @@ export interface LameduckOptions {
    */
   timeout?: number;
   /**
-   * Milliseconds to keep serving (with `Connection: close` on every response) after readiness fails and
+   * How long to keep serving (with `Connection: close` on every response) after readiness fails and
    * before the listeners close, so load balancers stop sending new connections first. Default 0;
    * 5 000–10 000 behind a Kubernetes Service.
+   *
+   * A number is a fixed delay in milliseconds. `{ max, quiet }` is adaptive: the delay ends once no
+   * request has arrived for `quiet` ms (readiness and liveness probes answered by lameduck do not count),
+   * and never later than `max` ms. Every response in the delay closes its connection, so clients that
+   * are still routed here come back on new connections: when none come for `quiet` ms, the load balancer
+   * has stopped routing here. Pick `quiet` longer than the longest gap between requests at your lowest
+   * traffic; a service that is often idle is better served by a fixed delay.
    */
-  drainDelay?: number;
+  drainDelay?: number | AdaptiveDrainDelay;
   /**
    * How long (ms) a keep-alive socket must have been idle before the drain closes it. Closing a socket
    * the instant it turns idle races a client that is just sending its next request on it (a reset);
