@@ -8,7 +8,7 @@ import type { EventLog } from './events.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const appFile = path.join(here, 'app.ts');
-const lameduckBin = path.join(root, 'packages/core/src/bin/lameduck.ts');
+const lameduckBin = path.join(root, 'packages/keeper/src/bin/lameduck.ts');
 const pm2Bin = path.join(root, 'node_modules/pm2/bin/pm2');
 /** pm2's default kill_timeout: how long pm2 waits after SIGINT before SIGKILL. The naive way waits as long. */
 export const KILL_AFTER_MS = 1_600;

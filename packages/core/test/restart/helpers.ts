@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +9,6 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const coreDir = path.resolve(here, '../..');
 export const appPath = path.join(here, 'fixtures/app.ts');
-export const binPath = path.join(coreDir, 'src/bin/lameduck.ts');
 /** How every process of the suite runs TypeScript sources. */
 export const nodeArgs = ['--conditions=@lameduck/source', '--import', 'tsx'];
 export const appCommand = [process.execPath, ...nodeArgs, appPath];
@@ -142,34 +142,44 @@ export function writeConfig(file: string, config: object): void {
   fs.writeFileSync(file, JSON.stringify(config));
 }
 
-export function startKeeper(
-  args: readonly string[],
-  configFile: string,
-  extraEnv: NodeJS.ProcessEnv = {},
-): Proc {
-  return new Proc(process.execPath, [...nodeArgs, binPath, 'run', ...args, '--', ...appCommand], {
-    ...process.env,
-    APP_CONFIG: configFile,
-    ...extraEnv,
-  });
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
-/** Runs `lameduck <args>` to completion. */
-export function cli(
-  args: readonly string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [...nodeArgs, binPath, ...args], { cwd: coreDir });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => {
-      stdout += c;
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c;
-    });
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+/**
+ * Starts `command` under Debian's systemd-socket-activate, which passes sockets exactly as systemd does
+ * (descriptors from 3, LISTEN_FDS, LISTEN_FDNAMES=web, LISTEN_PID set between fork and exec) and starts
+ * the command on the first connection. Resolves once the launcher listens, with the fixture app's
+ * `config` in APP_CONFIG. PIDs the launched processes print go into `seen`.
+ */
+export async function socketActivate(
+  command: readonly string[],
+  config: object,
+  seen: Set<number>,
+): Promise<{ launcher: Proc; port: number }> {
+  const dir = tmpDir();
+  const configFile = path.join(dir, 'app.json');
+  writeConfig(configFile, config);
+  const port = await freePort();
+  const launcher = new Proc(
+    'systemd-socket-activate',
+    ['-l', `127.0.0.1:${port}`, '--fdname=web', '-E', `APP_CONFIG=${configFile}`, '-E', 'PATH', ...command],
+    { ...process.env },
+  );
+  launcher.child.stderr?.on('data', () => {
+    for (const l of launcher.lines) if (typeof l.pid === 'number') seen.add(l.pid);
   });
+  // It reports "Listening on ..." on stderr before it takes connections.
+  await new Promise<void>((resolve) => {
+    const check = () => (launcher.output.includes('Listening on') ? resolve() : undefined);
+    launcher.child.stderr?.on('data', check);
+    check();
+  });
+  return { launcher, port };
 }
 
 export function get(

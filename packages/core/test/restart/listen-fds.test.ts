@@ -1,18 +1,6 @@
-import net from 'node:net';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { formatAddress, parseAddress, parseListenEnv } from '../../src/restart/listen-fds.js';
-import {
-  appCommand,
-  binPath,
-  get,
-  killAll,
-  killPids,
-  nodeArgs,
-  Proc,
-  tmpDir,
-  writeConfig,
-} from './helpers.js';
+import { appCommand, get, killAll, killPids, nodeArgs, socketActivate } from './helpers.js';
 
 const seenPids = new Set<number>();
 afterEach(async () => {
@@ -62,51 +50,11 @@ describe('the systemd variables', () => {
   });
 });
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/**
- * Debian's systemd-socket-activate passes sockets exactly as systemd does (fds from 3, LISTEN_FDS,
- * LISTEN_FDNAMES, LISTEN_PID set between fork and exec); it starts the command on the first connection.
- */
+/** systemd-socket-activate passes sockets exactly as systemd does; the keeper's side is in @lameduck/keeper. */
 describe.skipIf(process.platform !== 'linux')(
   'under a systemd-style launcher (systemd-socket-activate)',
   () => {
-    async function launch(command: readonly string[], config: object) {
-      const dir = tmpDir();
-      const configFile = path.join(dir, 'app.json');
-      writeConfig(configFile, config);
-      const port = await freePort();
-      const launcher = new Proc(
-        'systemd-socket-activate',
-        [
-          '-l',
-          `127.0.0.1:${port}`,
-          '--fdname=web',
-          `-E`,
-          `APP_CONFIG=${configFile}`,
-          '-E',
-          'PATH',
-          ...command,
-        ],
-        { ...process.env },
-      );
-      launcher.child.stderr?.on('data', () => {
-        for (const l of launcher.lines) if (typeof l.pid === 'number') seenPids.add(l.pid);
-      });
-      // It reports "Listening on ..." on stderr before it takes connections.
-      await new Promise<void>((resolve) => {
-        const check = () => (launcher.output.includes('Listening on') ? resolve() : undefined);
-        launcher.child.stderr?.on('data', check);
-        check();
-      });
-      return { launcher, port };
-    }
+    const launch = (command: readonly string[], config: object) => socketActivate(command, config, seenPids);
 
     it('the app alone listens on the inherited socket, by address or by name', async () => {
       for (const target of [{ port: 0, host: '127.0.0.1' }, { name: 'web' }]) {
@@ -126,39 +74,6 @@ describe.skipIf(process.platform !== 'linux')(
         launcher.signal('SIGTERM');
         expect((await launcher.exited).code).toBe(0);
       }
-    });
-
-    it('the keeper takes the inherited socket and passes it on to its workers', async () => {
-      const control = path.join(tmpDir(), 'c.sock');
-      const { launcher, port } = await launch(
-        [
-          process.execPath,
-          ...nodeArgs,
-          binPath,
-          'run',
-          '--control',
-          control,
-          '--settle',
-          '100ms',
-          '--',
-          ...appCommand,
-        ],
-        { message: 'kept', name: 'web' },
-      );
-      const answer = await get(port);
-      expect(answer.body).toBe('kept\n');
-      const held = await launcher.msg('socket held');
-      expect(held).toMatchObject({
-        socket: 'web',
-        name: 'web',
-        fd: 3,
-        address: `127.0.0.1:${port}`,
-        origin: 'systemd',
-        keeper: launcher.pid,
-      });
-      expect(answer.pid).not.toBe(launcher.pid);
-      launcher.signal('SIGTERM');
-      expect((await launcher.exited).code).toBe(0);
     });
   },
 );

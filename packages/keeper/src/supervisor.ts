@@ -1,11 +1,10 @@
-import { type HeldSocket, releaseSockets } from './bind.js';
-import { Generation, type KeeperLog } from './keeper-generation.js';
-import { type KeeperSnapshot, snapshot } from './keeper-status.js';
-
-export type { KeeperLog } from './keeper-generation.js';
+import { Generation } from './generation.js';
+import type { KeeperLog } from './log.js';
+import { type HeldSocket, releaseSockets } from './sockets.js';
+import { type KeeperSnapshot, snapshot } from './status.js';
 
 /**
- * The keeper: a process with a stable PID and no application code. It holds the listening sockets and
+ * The supervisor of the keeper: a process with a stable PID and no application code. It holds the listening sockets and
  * runs generations of workers on them. A reload starts a new generation, waits for every worker of it
  * to report ready and stay up for `settle`, and only then drains the old one: a new generation that
  * crashes, is not ready in time or exits right after ready is stopped and the old one keeps serving.

@@ -1,5 +1,9 @@
 import type net from 'node:net';
 import os from 'node:os';
+import { type Address, clearListenEnv, parseListenEnv, systemdNotify } from '@lameduck/core/protocol';
+import { openAdminSocket } from './admin-socket.js';
+import { UsageError } from './cli-usage.js';
+import type { KeeperLog } from './log.js';
 import {
   bindAddress,
   type HeldSocket,
@@ -7,12 +11,8 @@ import {
   listenWithoutAccepting,
   releaseSockets,
   socketLabel,
-} from './bind.js';
-import { UsageError } from './cli-usage.js';
-import { openControl } from './control-socket.js';
-import { Keeper, KeeperExit, type KeeperLog } from './keeper.js';
-import { type Address, clearListenEnv, parseListenEnv } from './listen-fds.js';
-import { systemdNotify } from './notify.js';
+} from './sockets.js';
+import { Keeper, KeeperExit } from './supervisor.js';
 
 export interface RunOptions {
   command: readonly string[];
@@ -44,7 +44,7 @@ async function takeSockets(o: RunOptions): Promise<HeldSocket[]> {
   return sockets;
 }
 
-/** `lameduck run`: takes the sockets, starts the keeper and its control socket, maps signals; resolves the exit code. */
+/** `lameduck run`: takes the sockets, starts the keeper and its admin socket, maps signals; resolves the exit code. */
 export async function runKeeper(o: RunOptions): Promise<number> {
   const { log } = o;
   let sockets: HeldSocket[];
@@ -96,7 +96,7 @@ export async function runKeeper(o: RunOptions): Promise<number> {
 
   let control: net.Server;
   try {
-    control = await openControl(o.controlPath, keeper);
+    control = await openAdminSocket(o.controlPath, keeper);
   } catch (error) {
     log('error', 'control socket unavailable', { path: o.controlPath, error: (error as Error).message });
     releaseSockets(sockets);

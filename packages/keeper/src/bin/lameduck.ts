@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
 import path from 'node:path';
-import { main } from '../restart/cli.js';
+import { main } from '../cli.js';
 
 /**
- * The version of the package this bin belongs to: the first `@lameduck/core` package.json above the
+ * The version of the package this bin belongs to: the first `@lameduck/keeper` package.json above the
  * real path of the script (dist/esm/bin/ when installed, src/bin/ in the repository). The script's own
  * path comes from argv because the bin is built for ESM and CommonJS alike.
  */
@@ -15,7 +15,7 @@ function version(): string {
       const file = path.join(dir, 'package.json');
       if (!fs.existsSync(file)) continue;
       const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: unknown; version?: unknown };
-      if (pkg.name === '@lameduck/core' && typeof pkg.version === 'string') return pkg.version;
+      if (pkg.name === '@lameduck/keeper' && typeof pkg.version === 'string') return pkg.version;
     }
   } catch {}
   return 'unknown';

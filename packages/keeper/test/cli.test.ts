@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { main } from '../../src/restart/cli.js';
-import { cli, coreDir, get, killAll, killPids, startKeeper, tmpDir, writeConfig } from './helpers.js';
+import { main } from '../src/cli.js';
+import { cli, get, keeperDir, killAll, killPids, startKeeper, tmpDir, writeConfig } from './helpers.js';
 
 const seenPids = new Set<number>();
 afterEach(async () => {
@@ -38,7 +38,7 @@ async function run(args: readonly string[]): Promise<{ code: number; stdout: str
 describe('the lameduck command line', () => {
   it('has --help for every command and --version (through the bin)', async () => {
     const version = (
-      JSON.parse(fs.readFileSync(path.join(coreDir, 'package.json'), 'utf8')) as { version: string }
+      JSON.parse(fs.readFileSync(path.join(keeperDir, 'package.json'), 'utf8')) as { version: string }
     ).version;
     const [v, help, usage] = await Promise.all([
       cli(['--version']),

@@ -2,23 +2,16 @@
 // npm installs one, the launch forms the restart guide documents, and PID namespaces.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { appPath, coreDir, type Proc } from './helpers.js';
+import { appPath, binPath, coreDir, keeperDir, type Proc } from './helpers.js';
 
-export const repoDir = path.resolve(coreDir, '../..');
+export const repoDir = path.resolve(keeperDir, '../..');
 export const guidePath = path.join(repoDir, 'docs/restart.md');
 export const exampleDir = path.join(repoDir, 'examples/docker');
 export const dockerfilePath = path.join(exampleDir, 'Dockerfile');
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort } from './helpers.js';
 
 /**
  * `NODE_OPTIONS` that let every node process of a launch (npx, the keeper, its workers) run the
@@ -31,8 +24,9 @@ export function sourceNodeOptions(): string {
 }
 
 /**
- * An application directory as `npm install @lameduck/core` leaves it: `node_modules/@lameduck/core`
- * (this package) and an executable `node_modules/.bin/lameduck` whose first line is the published
+ * An application directory as `npm install @lameduck/core @lameduck/keeper` leaves it:
+ * `node_modules/@lameduck/core`, `node_modules/@lameduck/keeper` (this package) and an executable
+ * `node_modules/.bin/lameduck` whose first line is the published
  * bin's `#!/usr/bin/env node`, so that `env` execs node and the PID a supervisor started is the
  * keeper's. Here the bin runs the TypeScript source of the bin (with {@link sourceNodeOptions}), so the
  * tests do not depend on a build. `server.js` (with `app.js`) is the Docker example's app, or the
@@ -43,13 +37,18 @@ export function appDir(root: string, server: 'example' | 'fixture' = 'example'):
   fs.mkdirSync(path.join(dir, 'node_modules/.bin'), { recursive: true });
   fs.mkdirSync(path.join(dir, 'node_modules/@lameduck'), { recursive: true });
   fs.symlinkSync(coreDir, path.join(dir, 'node_modules/@lameduck/core'));
+  fs.symlinkSync(keeperDir, path.join(dir, 'node_modules/@lameduck/keeper'));
   fs.writeFileSync(
     path.join(dir, 'package.json'),
-    JSON.stringify({ name: 'myapp', private: true, type: 'module', dependencies: { '@lameduck/core': '*' } }),
+    JSON.stringify({
+      name: 'myapp',
+      private: true,
+      type: 'module',
+      dependencies: { '@lameduck/core': '*', '@lameduck/keeper': '*' },
+    }),
   );
   const bin = path.join(dir, 'node_modules/.bin/lameduck');
-  const source = path.join(coreDir, 'src/bin/lameduck.ts');
-  fs.writeFileSync(bin, `#!/usr/bin/env node\nimport(${JSON.stringify(source)});\n`, { mode: 0o755 });
+  fs.writeFileSync(bin, `#!/usr/bin/env node\nimport(${JSON.stringify(binPath)});\n`, { mode: 0o755 });
   if (server === 'example') {
     for (const file of ['server.js', 'app.js'])
       fs.copyFileSync(path.join(exampleDir, file), path.join(dir, file));
@@ -59,10 +58,10 @@ export function appDir(root: string, server: 'example' | 'fixture' = 'example'):
 
 /** The published bin starts with the shebang the stand-in above copies, and package.json points at it. */
 export function publishedBin(): { shebang: string; target: string } {
-  const pkg = JSON.parse(fs.readFileSync(path.join(coreDir, 'package.json'), 'utf8')) as {
+  const pkg = JSON.parse(fs.readFileSync(path.join(keeperDir, 'package.json'), 'utf8')) as {
     bin: Record<string, string>;
   };
-  const source = fs.readFileSync(path.join(coreDir, 'src/bin/lameduck.ts'), 'utf8');
+  const source = fs.readFileSync(binPath, 'utf8');
   return { shebang: source.split('\n')[0] ?? '', target: pkg.bin.lameduck ?? '' };
 }
 

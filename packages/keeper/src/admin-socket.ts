@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import net from 'node:net';
-import type { Keeper } from './keeper.js';
-import type { KeeperSnapshot } from './keeper-status.js';
+import type { Keeper } from './supervisor.js';
 
 /**
- * The keeper's control socket: a unix socket where `lameduck reload` and `lameduck status` send one JSON
- * line (`{"cmd":"reload"}`) and read one JSON line back.
+ * The keeper's admin socket (`--control PATH`): a unix socket where `lameduck reload` and `lameduck
+ * status` send one JSON line (`{"cmd":"reload"}`) and read one JSON line back. Not to be confused with
+ * the control channel between the keeper and each worker (`@lameduck/core/protocol`).
  */
-export async function openControl(controlPath: string, keeper: Keeper): Promise<net.Server> {
+export async function openAdminSocket(controlPath: string, keeper: Keeper): Promise<net.Server> {
   if (fs.existsSync(controlPath)) {
     const alive = await new Promise<boolean>((resolve) => {
       const s = net.connect(controlPath);
@@ -67,6 +67,7 @@ export async function openControl(controlPath: string, keeper: Keeper): Promise<
   return server;
 }
 
+/** Sends one command to the keeper's admin socket; resolves its answer. */
 export function ask(controlPath: string, cmd: string): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(controlPath);
@@ -85,43 +86,4 @@ export function ask(controlPath: string, cmd: string): Promise<Record<string, un
       }
     });
   });
-}
-
-function seconds(ms: unknown): string {
-  return typeof ms === 'number' ? `${(ms / 1000).toFixed(1)}s` : '-';
-}
-
-function progress(p: { inFlight?: number; connections?: number }): string {
-  if (p.inFlight === undefined) return '';
-  const requests = p.inFlight === 1 ? 'request' : 'requests';
-  const connections = p.connections === 1 ? 'connection' : 'connections';
-  return `${p.inFlight} ${requests} in flight, ${p.connections} ${connections} open`;
-}
-
-/** The human-readable `lameduck status` (the `--json` answer is a {@link KeeperSnapshot}). */
-export function formatStatus(s: KeeperSnapshot): string {
-  const k = s.keeper;
-  const lines = [
-    `keeper ${k.pid}  ${k.state}  up ${seconds(k.uptimeMs)}  serving generation ${k.serving ?? '-'}  reloads ${k.reloads.done} done, ${k.reloads.rolledBack} rolled back`,
-  ];
-  for (const sock of s.sockets) {
-    const name = sock.label === sock.address ? '' : `${sock.label}  `;
-    lines.push(
-      `  socket ${name}${sock.address}  (${sock.origin === 'systemd' ? 'from systemd' : 'bound'}, fd ${sock.fd})`,
-    );
-  }
-  for (const g of s.generations) {
-    const draining =
-      g.drainingMs === undefined
-        ? ''
-        : `  draining for ${seconds(g.drainingMs)}${g.inFlight === undefined ? '' : `: ${progress(g)}`}`;
-    lines.push(`  generation ${g.id}  ${g.state}  up ${seconds(g.uptimeMs)}${draining}`);
-    for (const w of g.workers) {
-      const load = w.pid === undefined ? '' : w.inFlight === undefined ? '  (no answer)' : `  ${progress(w)}`;
-      lines.push(
-        `    worker ${w.slot}  pid ${w.pid ?? '-'}  ${w.state}  up ${seconds(w.uptimeMs)}  restarts ${w.restarts ?? 0}${load}`,
-      );
-    }
-  }
-  return `${lines.join('\n')}\n`;
 }

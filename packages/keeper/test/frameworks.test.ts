@@ -1,7 +1,18 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { binPath, cli, get, killAll, killPids, load, nodeArgs, Proc, tmpDir } from './helpers.js';
-import { freePort } from './launch.js';
+import {
+  binPath,
+  cli,
+  freePort,
+  get,
+  keeperDir,
+  killAll,
+  killPids,
+  load,
+  nodeArgs,
+  Proc,
+  tmpDir,
+} from './helpers.js';
 
 const seenPids = new Set<number>();
 afterEach(async () => {
@@ -10,8 +21,7 @@ afterEach(async () => {
   seenPids.clear();
 });
 
-const fixture = (name: string) =>
-  path.join(path.dirname(binPath), '../../test/restart/fixtures', `${name}-app.ts`);
+const fixture = (name: string) => path.join(keeperDir, 'test/fixtures', `${name}-app.ts`);
 
 function keeper(app: string, port: number, control: string, extra: readonly string[] = [], env = {}): Proc {
   const args = ['run', '--listen', `127.0.0.1:${port}`, '--control', control, '--settle', '200ms', ...extra];

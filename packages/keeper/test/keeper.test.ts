@@ -73,7 +73,7 @@ describe('lameduck run (the keeper)', () => {
   // is a safety net except where it is the thing tested (never-ready), and the settle window is long
   // beside the 50 ms after which the exit-after-ready code dies.
   for (const [mode, reason, extra] of [
-    ['throw', /exited with code 1 before ready/, ['--ready-timeout', '60s']],
+    ['throw', /exited with code 1 before it talked to the keeper/, ['--ready-timeout', '60s']],
     ['never-ready', /not ready within 8000 ms/, ['--ready-timeout', '8s']],
     [
       'exit-after-ready',

@@ -1,14 +1,11 @@
 import { EventEmitter } from 'node:events';
-import type { HeldSocket } from './bind.js';
-import { KeeperWorker, type WorkerState } from './keeper-worker.js';
+import type { Incompatible } from '@lameduck/core/protocol';
+import { SlotBackoff } from './backoff.js';
+import type { KeeperLog } from './log.js';
+import type { HeldSocket } from './sockets.js';
+import { KeeperWorker, type WorkerState } from './worker.js';
 
 export type GenerationState = 'starting' | 'serving' | 'draining' | 'failed' | 'done';
-
-export type KeeperLog = (
-  level: 'info' | 'warn' | 'error',
-  msg: string,
-  fields?: Record<string, unknown>,
-) => void;
 
 export interface GenerationOptions {
   id: number;
@@ -26,16 +23,10 @@ export interface GenerationOptions {
   onEmpty(generation: Generation): void;
 }
 
-/** Restart backoff: 100 ms doubling to 10 s; a slot whose replacements fail this many times in a row is given up. */
-const BACKOFF_MIN = 100;
-const BACKOFF_MAX = 10_000;
-const MAX_FAILURES = 5;
-/** A worker that served this long is healthy: its crash starts the backoff over. */
-const HEALTHY_MS = 10_000;
 /** How long a late worker has to answer on its control channel before the keeper says it never opened it. */
 const PROBE_MS = 1_000;
 
-type WorkerEvent = { type: 'ready' | 'exit'; worker: KeeperWorker };
+type WorkerEvent = { type: 'ready' | 'exit' | 'incompatible'; worker: KeeperWorker };
 
 /**
  * A generation: N worker slots started together from the same code. It waits until every worker is
@@ -49,8 +40,8 @@ export class Generation {
   readonly workers: (KeeperWorker | undefined)[] = [];
   readonly startedAt = Date.now();
   drainStartedAt: number | undefined;
-  /** Consecutive failed starts per slot, for backoff and giving up. */
-  readonly failures: number[];
+  /** Consecutive failed starts per slot: when a dead worker is replaced, and when its slot is given up. */
+  readonly backoff: SlotBackoff;
   readonly #o: GenerationOptions;
   readonly #events = new EventEmitter<{ worker: [WorkerEvent] }>();
   /** Pending replacements (backoff timers), cancelled when the keeper stops. */
@@ -60,7 +51,7 @@ export class Generation {
   constructor(o: GenerationOptions) {
     this.#o = o;
     this.id = o.id;
-    this.failures = new Array<number>(o.workers).fill(0);
+    this.backoff = new SlotBackoff(o.workers);
     this.#events.setMaxListeners(0);
     for (let slot = 0; slot < o.workers; slot++) this.workers[slot] = this.#spawn(slot);
   }
@@ -85,12 +76,25 @@ export class Generation {
         o.log('info', 'worker ready', { gen: this.id, slot, pid: w.pid, ms: (w.readyAt ?? 0) - w.startedAt });
         this.#events.emit('worker', { type: 'ready', worker: w });
       },
+      onIncompatible: (w, incompatible) => this.#onIncompatible(w, incompatible),
       onExit: (w, was) => this.#onExit(w, was),
       onSpawnError: (_w, error) =>
         o.log('error', 'worker could not be started', { gen: this.id, slot, error: error.message }),
     });
     o.log('info', 'worker started', { gen: this.id, slot, pid: worker.pid });
     return worker;
+  }
+
+  #onIncompatible(worker: KeeperWorker, incompatible: Incompatible): void {
+    this.#o.log('error', 'worker speaks another control protocol version', {
+      gen: this.id,
+      slot: worker.slot,
+      pid: worker.pid,
+      theirs: incompatible.theirs,
+      ours: incompatible.ours,
+      error: incompatible.message,
+    });
+    this.#events.emit('worker', { type: 'incompatible', worker });
   }
 
   #onExit(worker: KeeperWorker, was: WorkerState): void {
@@ -135,12 +139,18 @@ export class Generation {
       }, o.readyTimeout);
       const onAbort = () => done('the keeper is stopping');
       const onEvent = ({ type, worker }: WorkerEvent) => {
+        if (type === 'incompatible') {
+          done(
+            `worker ${worker.slot} (pid ${worker.pid}) of generation ${this.id}: ${worker.incompatible?.message}`,
+          );
+          return;
+        }
         if (type === 'exit') {
           const { code, signal } = worker.exit ?? { code: null, signal: null };
           const how = signal === null ? `with code ${code}` : `on ${signal}`;
-          const when =
-            worker.readyAt === undefined ? 'before ready' : `${Date.now() - worker.readyAt} ms after ready`;
-          done(`worker ${worker.slot} (pid ${worker.pid}) of generation ${this.id} exited ${how} ${when}`);
+          done(
+            `worker ${worker.slot} (pid ${worker.pid}) of generation ${this.id} exited ${how} ${exitedWhen(worker)}`,
+          );
           return;
         }
         if (expired) return;
@@ -157,48 +167,49 @@ export class Generation {
   /** A worker of the serving generation died: start another in its slot, with backoff. */
   #replace(slot: number, readyAt: number | undefined): void {
     const o = this.#o;
-    if (readyAt !== undefined && Date.now() - readyAt >= HEALTHY_MS) this.failures[slot] = 0;
-    const failures = (this.failures[slot] ?? 0) + 1;
-    this.failures[slot] = failures;
-    if (failures > MAX_FAILURES) {
+    const { failures, delayMs } = this.backoff.failed(slot, readyAt);
+    if (delayMs === undefined) {
       o.log('error', 'worker slot given up: its replacements keep failing', { gen: this.id, slot, failures });
       this.workers[slot] = undefined;
       if (this.live.length === 0 && this.#respawns.size === 0) o.onEmpty(this);
       return;
     }
-    const delay = Math.min(BACKOFF_MIN * 2 ** (failures - 1), BACKOFF_MAX);
-    o.log('info', 'worker restart scheduled', { gen: this.id, slot, inMs: delay, failures });
+    o.log('info', 'worker restart scheduled', { gen: this.id, slot, inMs: delayMs, failures });
     const timer = setTimeout(() => {
       this.#respawns.delete(timer);
       if (o.stopping.aborted || this.state !== 'serving') return;
       const worker = this.#spawn(slot);
       this.workers[slot] = worker;
+      const giveUp = (why: string) => {
+        o.log('warn', 'replacement worker not ready; stopping it', {
+          gen: this.id,
+          slot,
+          pid: worker.pid,
+          why,
+        });
+        this.#stopWorker(worker);
+        if (this.state === 'serving') this.#replace(slot, undefined);
+      };
       const readyTimer = setTimeout(() => {
         this.#events.removeListener('worker', onEvent);
         void whyNotReady([worker]).then((why) => {
           // It may have reported ready, or died (and been replaced), while it was asked.
           if (worker.state !== 'starting') {
-            if (worker.state === 'ready') this.failures[slot] = 0;
+            if (worker.state === 'ready') this.backoff.succeeded(slot);
             return;
           }
-          o.log('warn', 'replacement worker not ready in time; stopping it', {
-            gen: this.id,
-            slot,
-            pid: worker.pid,
-            why,
-          });
-          this.#stopWorker(worker);
-          if (this.state === 'serving') this.#replace(slot, undefined);
+          giveUp(`not ready within ${o.readyTimeout} ms: ${why}`);
         });
       }, o.readyTimeout);
       const onEvent = (event: WorkerEvent) => {
         if (event.worker !== worker) return;
         this.#events.removeListener('worker', onEvent);
         clearTimeout(readyTimer);
-        if (event.type === 'ready') this.failures[slot] = 0;
+        if (event.type === 'ready') this.backoff.succeeded(slot);
+        else if (event.type === 'incompatible') giveUp(worker.incompatible?.message ?? 'incompatible');
       };
       this.#events.on('worker', onEvent);
-    }, delay);
+    }, delayMs);
     this.#respawns.add(timer);
   }
 
@@ -237,17 +248,25 @@ export class Generation {
   }
 }
 
+/** When a worker that ended a start-up exited: before it talked to the keeper, before ready, or after. */
+function exitedWhen(worker: KeeperWorker): string {
+  if (worker.readyAt !== undefined) return `${Date.now() - worker.readyAt} ms after ready`;
+  if (worker.talked) return 'before ready (after it opened its control channel in lameduck.listen())';
+  return 'before it talked to the keeper (it crashed or exited before calling lameduck.listen())';
+}
+
 /**
- * Why workers missed the ready timeout, in words an operator can act on. A worker that answers on its
- * control channel called `lameduck.listen()` (which opens the channel) but never reported ready; one
- * that does not answer never opened the channel, so it is not listening on the keeper's socket at all:
- * the usual cause is an app that calls `app.listen(port)` and binds a socket of its own.
+ * Why workers missed the ready timeout, in words an operator can act on. A worker that said hello on
+ * its control channel, or answers on it now, called `lameduck.listen()` (which opens the channel) but
+ * never reported ready; one that does neither never opened the channel, so it is not listening on the
+ * keeper's socket at all: the usual cause is an app that calls `app.listen(port)` and binds a socket of
+ * its own.
  */
 export async function whyNotReady(late: readonly KeeperWorker[]): Promise<string> {
-  const answers = await Promise.all(late.map((w) => w.stats(PROBE_MS)));
+  const answers = await Promise.all(late.map((w) => (w.talked ? undefined : w.stats(PROBE_MS))));
   return late
     .map((w, i) =>
-      answers[i] === undefined
+      !w.talked && answers[i] === undefined
         ? `worker ${w.slot} (pid ${w.pid}) never talked to the keeper (it did not open its control channel, so it is not serving on the keeper's socket from descriptor 3): does it call lameduck.listen()? app.listen(port) and server.listen(port) bind a socket of their own`
         : `worker ${w.slot} (pid ${w.pid}) took its sockets but never reported ready: with listen(…, { autoReady: false }) it must call lameduck.ready()`,
     )

@@ -1,16 +1,18 @@
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { isValidFdName, parseAddress } from '@lameduck/core/protocol';
+import { ask } from './admin-socket.js';
 import { runKeeper } from './cli-run.js';
 import { HELP, parseArgsUsage, RELOAD_HELP, RUN_HELP, STATUS_HELP, UsageError } from './cli-usage.js';
-import { ask, formatStatus } from './control-socket.js';
-import { KeeperExit, type KeeperLog } from './keeper.js';
-import type { KeeperSnapshot } from './keeper-status.js';
-import { isValidFdName, parseAddress } from './listen-fds.js';
+import { jsonLog } from './log.js';
+import { formatStatus, type KeeperSnapshot } from './status.js';
+import { KeeperExit } from './supervisor.js';
 
 /** Exit codes of `lameduck reload` and `lameduck status`. */
 export const ClientExit = { OK: 0, ROLLED_BACK: 1, USAGE: 2, UNREACHABLE: 3 } as const;
 
+/** Where the CLI reads and writes; every field defaults to the process's own. */
 export interface CliIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
@@ -46,15 +48,6 @@ export function defaultControlPath(env: NodeJS.ProcessEnv): string {
   return path.join(os.tmpdir(), `lameduck-${uid}.sock`);
 }
 
-/** One JSON object per line: what journald, `kubectl logs` and log shippers read without a parser. */
-export function jsonLog(stream: NodeJS.WritableStream): KeeperLog {
-  return (level, msg, fields = {}) => {
-    stream.write(
-      `${JSON.stringify({ time: new Date().toISOString(), level, msg, keeper: process.pid, ...fields })}\n`,
-    );
-  };
-}
-
 const COMMAND_HELP: Record<string, string> = { run: RUN_HELP, reload: RELOAD_HELP, status: STATUS_HELP };
 
 /** `--help` or `-h` among a command's own arguments (before `--`: after it they belong to the worker). */
@@ -64,7 +57,18 @@ function asksHelp(args: readonly string[]): boolean {
   return own.includes('--help') || own.includes('-h');
 }
 
-/** The CLI; resolves the exit code. Only the bin entry exits the process. */
+/**
+ * The `lameduck` command: `run`, `reload`, `status`, `help` and `--version`. Resolves the exit code;
+ * only the bin entry exits the process. Usage errors are one line on stderr and exit 2.
+ *
+ * @example
+ * ```ts
+ * import { main } from '@lameduck/keeper';
+ *
+ * // What `lameduck status --json` prints, from a script (exit 3 when no keeper answers).
+ * const code = await main(['status', '--json', '--control', '/run/myapp/control.sock']);
+ * ```
+ */
 export async function main(argv: readonly string[], io?: Partial<CliIo>): Promise<number> {
   const o: CliIo = {
     stdout: process.stdout,

@@ -1,6 +1,6 @@
-import { type HeldSocket, socketLabel } from './bind.js';
-import type { Generation } from './keeper-generation.js';
-import type { WorkerStats } from './keeper-worker.js';
+import type { Generation } from './generation.js';
+import { type HeldSocket, socketLabel } from './sockets.js';
+import type { WorkerStats } from './worker.js';
 
 /** How long `status` waits for the workers' drain progress; a busy worker shows as not answering. */
 const STATS_MS = 1_000;
@@ -82,7 +82,7 @@ export async function snapshot(input: SnapshotInput): Promise<KeeperSnapshot> {
           pid: w.pid,
           state: w.state,
           uptimeMs: now - w.startedAt,
-          restarts: g.failures[slot] ?? 0,
+          restarts: g.backoff.failures(slot),
           ...(s === undefined ? {} : { inFlight: s.inFlight, connections: s.connections }),
         };
       });
@@ -102,4 +102,43 @@ export async function snapshot(input: SnapshotInput): Promise<KeeperSnapshot> {
       };
     }),
   };
+}
+
+function seconds(ms: unknown): string {
+  return typeof ms === 'number' ? `${(ms / 1000).toFixed(1)}s` : '-';
+}
+
+function progress(p: { inFlight?: number; connections?: number }): string {
+  if (p.inFlight === undefined) return '';
+  const requests = p.inFlight === 1 ? 'request' : 'requests';
+  const connections = p.connections === 1 ? 'connection' : 'connections';
+  return `${p.inFlight} ${requests} in flight, ${p.connections} ${connections} open`;
+}
+
+/** The human-readable `lameduck status` (the `--json` answer is a {@link KeeperSnapshot}). */
+export function formatStatus(s: KeeperSnapshot): string {
+  const k = s.keeper;
+  const lines = [
+    `keeper ${k.pid}  ${k.state}  up ${seconds(k.uptimeMs)}  serving generation ${k.serving ?? '-'}  reloads ${k.reloads.done} done, ${k.reloads.rolledBack} rolled back`,
+  ];
+  for (const sock of s.sockets) {
+    const name = sock.label === sock.address ? '' : `${sock.label}  `;
+    lines.push(
+      `  socket ${name}${sock.address}  (${sock.origin === 'systemd' ? 'from systemd' : 'bound'}, fd ${sock.fd})`,
+    );
+  }
+  for (const g of s.generations) {
+    const draining =
+      g.drainingMs === undefined
+        ? ''
+        : `  draining for ${seconds(g.drainingMs)}${g.inFlight === undefined ? '' : `: ${progress(g)}`}`;
+    lines.push(`  generation ${g.id}  ${g.state}  up ${seconds(g.uptimeMs)}${draining}`);
+    for (const w of g.workers) {
+      const load = w.pid === undefined ? '' : w.inFlight === undefined ? '  (no answer)' : `  ${progress(w)}`;
+      lines.push(
+        `    worker ${w.slot}  pid ${w.pid ?? '-'}  ${w.state}  up ${seconds(w.uptimeMs)}  restarts ${w.restarts ?? 0}${load}`,
+      );
+    }
+  }
+  return `${lines.join('\n')}\n`;
 }

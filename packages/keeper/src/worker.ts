@@ -1,5 +1,5 @@
-import type { HeldSocket } from './bind.js';
-import { type ChildChannel, signalChild, spawnChild } from './control.js';
+import { type ChildChannel, type Incompatible, signalChild, spawnChild } from '@lameduck/core/protocol';
+import type { HeldSocket } from './sockets.js';
 
 export type WorkerState = 'starting' | 'ready' | 'draining' | 'exited';
 
@@ -22,6 +22,8 @@ export interface WorkerSpawnOptions {
   generation: number;
   slot: number;
   onReady(worker: KeeperWorker): void;
+  /** It speaks another version of the control protocol: it will never be ready in a way the keeper understands. */
+  onIncompatible(worker: KeeperWorker, incompatible: Incompatible): void;
   /** `was`: its state when it exited (starting, ready or draining). */
   onExit(worker: KeeperWorker, was: WorkerState): void;
   onSpawnError(worker: KeeperWorker, error: Error): void;
@@ -30,7 +32,7 @@ export interface WorkerSpawnOptions {
 /**
  * One worker process as the keeper sees it: started with the sockets from descriptor 3 (the systemd
  * protocol) and a control channel after them; `ready` once it says so on the channel, `draining` once
- * asked to stop, `exited` when it is gone. It knows nothing of generations or reloads.
+ * asked to stop, `exited` when it is gone. It knows nothing of generations, reloads or replacements.
  */
 export class KeeperWorker {
   readonly slot: number;
@@ -44,6 +46,10 @@ export class KeeperWorker {
   /** It was killed at the drain timeout. */
   killed = false;
   exit: WorkerExit | undefined;
+  /** It said hello on its control channel: it reached `lameduck.listen()` (or `ready()`). */
+  talked = false;
+  /** Set when it speaks another version of the control protocol. */
+  incompatible: Incompatible | undefined;
   readonly exited: Promise<void>;
   readonly #channel: ChildChannel;
   #killTimer: NodeJS.Timeout | undefined;
@@ -72,6 +78,13 @@ export class KeeperWorker {
       exited = resolve;
     });
     this.#channel.on((message) => {
+      if (message.type === 'incompatible') {
+        if (this.incompatible !== undefined) return;
+        this.incompatible = message;
+        o.onIncompatible(this, message);
+        return;
+      }
+      this.talked = true;
       if (message.type !== 'ready' || this.state !== 'starting') return;
       this.state = 'ready';
       this.readyAt = Date.now();
@@ -136,6 +149,7 @@ export class KeeperWorker {
       const timer = setTimeout(() => finish(undefined), ms);
       const off = this.#channel.on((m) => {
         if (m.type === 'stats') finish({ state: m.state, inFlight: m.inFlight, connections: m.connections });
+        else if (m.type === 'incompatible') finish(undefined);
       });
       const finish = (stats: WorkerStats | undefined) => {
         clearTimeout(timer);

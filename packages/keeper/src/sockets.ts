@@ -3,7 +3,7 @@ import dns from 'node:dns/promises';
 import fs from 'node:fs';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
-import { type Address, formatAddress } from './listen-fds.js';
+import { type Address, formatAddress } from '@lameduck/core/protocol';
 
 /** A socket the keeper holds: a raw descriptor it passes on and never accepts on. */
 export interface HeldSocket {

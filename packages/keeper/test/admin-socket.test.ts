@@ -1,17 +1,17 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openControl } from '../../src/restart/control-socket.js';
-import type { Keeper } from '../../src/restart/keeper.js';
+import { openAdminSocket } from '../src/admin-socket.js';
+import type { Keeper } from '../src/supervisor.js';
 import { tmpDir } from './helpers.js';
 
-describe('the keeper control socket', () => {
+describe('the keeper admin socket (--control)', () => {
   it('is created owner-only without leaving the process umask changed across an await', async () => {
     const controlPath = path.join(tmpDir(), 'control.sock');
     const before = process.umask();
     const keeper = { status: async () => ({}), reload: async () => ({ ok: true, generation: 1 }) };
-    const opening = openControl(controlPath, keeper as unknown as Keeper);
-    // openControl has returned to its first await: whatever the process creates from here on must get
+    const opening = openAdminSocket(controlPath, keeper as unknown as Keeper);
+    // openAdminSocket has returned to its first await: whatever the process creates from here on must get
     // its usual mode.
     expect(process.umask()).toBe(before);
     const server = await opening;
