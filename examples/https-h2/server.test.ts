@@ -5,10 +5,8 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { requireSelfSignedCert } from '@lameduck/testkit';
+import { type Child, requireSelfSignedCert, spawnSource } from '@lameduck/testkit';
 import { afterEach, expect, it } from 'vitest';
-import { type Child, spawnFixture } from '../../packages/core/test/helpers.js';
-import { stderrMatch } from '../harness.js';
 
 const cleanup: (() => void)[] = [];
 afterEach(() => {
@@ -62,13 +60,15 @@ it('finishes an in-flight HTTP/2 stream during the drain, sends GOAWAY and exits
   cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(path.join(dir, 'key.pem'), tls.key);
   writeFileSync(path.join(dir, 'cert.pem'), tls.cert);
-  const child: Child = spawnFixture(fileURLToPath(new URL('./server.ts', import.meta.url)), {
-    TLS_KEY: path.join(dir, 'key.pem'),
-    TLS_CERT: path.join(dir, 'cert.pem'),
-    PORT: '0',
-    DRAIN_DELAY: '0',
-    // Held until the test sends SIGUSR2: the stream stays in flight for exactly as long as needed.
-    SLOW_MS: '120000',
+  const child: Child = spawnSource(fileURLToPath(new URL('./server.ts', import.meta.url)), {
+    env: {
+      TLS_KEY: path.join(dir, 'key.pem'),
+      TLS_CERT: path.join(dir, 'cert.pem'),
+      PORT: '0',
+      DRAIN_DELAY: '0',
+      // Held until the test sends SIGUSR2: the stream stays in flight for exactly as long as needed.
+      SLOW_MS: '120000',
+    },
   });
   cleanup.push(() => child.kill());
   const origin = (await child.line('listening on ')).split(' ')[0] ?? '';
@@ -87,14 +87,14 @@ it('finishes an in-flight HTTP/2 stream during the drain, sends GOAWAY and exits
   const slow = h2get(session, '/slow');
   await child.line('slow request started');
   const goaway = once(session, 'goaway');
-  child.process.kill('SIGTERM');
-  await stderrMatch(child, /shutdown started/);
+  child.signal('SIGTERM');
+  await child.match(/shutdown started/);
   // GOAWAY (RFC 9113 §6.8): the server processes no new stream on this connection; the open one goes on.
   const [errorCode] = (await goaway) as [number];
   expect(errorCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
   expect(await h2get(session, '/')).toEqual({ error: 'ERR_HTTP2_GOAWAY_SESSION' });
 
-  child.process.kill('SIGUSR2');
+  child.signal('SIGUSR2');
   expect(await slow).toEqual({ status: 200, body: 'hello\n' });
   expect(await child.exited).toEqual({ code: 0, signal: null });
   expect(child.stderr()).toMatch(/shutdown complete.*completed=1 .*exitCode=0/);

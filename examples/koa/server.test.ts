@@ -3,9 +3,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type Child, spawnSource } from '@lameduck/testkit';
 import { afterEach, expect, it } from 'vitest';
-import { type Child, spawnFixture } from '../../packages/core/test/helpers.js';
-import { stderrMatch } from '../harness.js';
 
 const children: Child[] = [];
 const dirs: string[] = [];
@@ -33,14 +32,16 @@ it('drains both ports on SIGTERM: readiness 503, the slow request finishes, the 
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lameduck-koa-'));
   dirs.push(dir);
   const flushFile = path.join(dir, 'cache.json');
-  const child = spawnFixture(fileURLToPath(new URL('./server.ts', import.meta.url)), {
-    PORT: '0',
-    ADMIN_PORT: '0',
-    // Held until the test sends SIGUSR2: the request stays in flight for exactly as long as needed.
-    SLOW_MS: '120000',
-    // Long enough to probe readiness while the listeners are still open.
-    DRAIN_DELAY: '2000',
-    FLUSH_FILE: flushFile,
+  const child = spawnSource(fileURLToPath(new URL('./server.ts', import.meta.url)), {
+    env: {
+      PORT: '0',
+      ADMIN_PORT: '0',
+      // Held until the test sends SIGUSR2: the request stays in flight for exactly as long as needed.
+      SLOW_MS: '120000',
+      // Long enough to probe readiness while the listeners are still open.
+      DRAIN_DELAY: '2000',
+      FLUSH_FILE: flushFile,
+    },
   });
   children.push(child);
   const app = (await child.line('app listening on ')).split(' ')[0] ?? '';
@@ -52,18 +53,18 @@ it('drains both ports on SIGTERM: readiness 503, the slow request finishes, the 
 
   const slow = get(`${app}/slow`);
   await child.line('slow request started');
-  child.process.kill('SIGTERM');
-  await stderrMatch(child, /shutdown started/);
+  child.signal('SIGTERM');
+  await child.match(/shutdown started/);
   // Readiness fails at once, liveness holds: the process is draining, not broken.
   expect(await get(`${admin}/readyz`)).toMatchObject({ status: 503, body: '{"status":"draining"}' });
   expect(await get(`${admin}/livez`)).toMatchObject({ status: 200 });
 
   // After the drain delay both listeners close: new connections are refused by the kernel, on both ports.
-  await stderrMatch(child, /listeners closed/);
+  await child.match(/listeners closed/);
   expect(await get(`${app}/`)).toEqual({ error: 'ECONNREFUSED' });
   expect(await get(`${admin}/readyz`)).toEqual({ error: 'ECONNREFUSED' });
 
-  child.process.kill('SIGUSR2');
+  child.signal('SIGUSR2');
   expect(await slow).toEqual({ status: 200, body: 'hello\n', connection: 'close' });
   expect(await child.exited).toEqual({ code: 0, signal: null });
   expect(child.stdout()).toContain(`cache flushed to ${flushFile}`);

@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { type Child, spawnSource } from '@lameduck/testkit';
 import { afterEach, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type Child, spawnFixture } from '../../packages/core/test/helpers.js';
 
 const cleanup: (() => void)[] = [];
 afterEach(() => {
@@ -10,7 +10,9 @@ afterEach(() => {
 });
 
 it('closes a connected WebSocket client with 1001 on SIGTERM, then exits 0', async () => {
-  const child: Child = spawnFixture(fileURLToPath(new URL('./server.ts', import.meta.url)), { PORT: '0' });
+  const child: Child = spawnSource(fileURLToPath(new URL('./server.ts', import.meta.url)), {
+    env: { PORT: '0' },
+  });
   cleanup.push(() => child.kill());
   const url = (await child.line('listening on ')).split(' ')[0] ?? '';
 
@@ -22,7 +24,7 @@ it('closes a connected WebSocket client with 1001 on SIGTERM, then exits 0', asy
   const [echo] = (await once(client, 'message')) as [Buffer];
   expect(echo.toString()).toBe('ping');
 
-  child.process.kill('SIGTERM');
+  child.signal('SIGTERM');
   const [code, reason] = (await closed) as [number, Buffer];
   // 1001, not 1006: the server said goodbye with a close frame instead of dropping the connection.
   expect(code).toBe(1001);
