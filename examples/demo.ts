@@ -1,116 +1,121 @@
-// The demo: the same deploy-time traffic against a naive `server.close()` server and a lameduck server.
-// Slow requests are in flight, idle keep-alive sockets are open and 20 keep-alive clients are busy when
-// SIGTERM arrives; the demo prints what the clients saw and how long each server took to exit.
-//   npm run demo
-import { spawn } from 'node:child_process';
-import http from 'node:http';
-import { fileURLToPath } from 'node:url';
+// The demo: a deploy, twice. The same keep-alive traffic (20 busy clients, 10 slow requests in flight,
+// 5 idle sockets) meets a shutdown (SIGTERM: naive `server.close()` vs lameduck) and a restart (a naive
+// stop-then-start vs lameduck's keeper reloading its worker). It prints what the clients saw, writes a
+// timeline picture, and exits 0 only when lameduck's runs lost nothing.
+//   npm run demo                      (DEMO_OUTPUT=dir puts the picture elsewhere than demo-output/)
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Tally } from './demo/load.js';
+import { Output } from './demo/output.js';
+import { Children, root } from './demo/processes.js';
+import {
+  keeper,
+  keeperRestartRun,
+  lameduckServer,
+  naiveRestartRun,
+  naiveServer,
+  type RunResult,
+  type Server,
+  shutdownRun,
+} from './demo/runs.js';
+import { timelineSvg } from './demo/timeline.js';
 
-interface Tally {
-  ok: number;
-  rejected503: number;
-  refused: number;
-  reset: number;
-  other: number;
+const out = new Output();
+const ctx = { out, children: new Children() };
+const started = performance.now();
+
+out.line(
+  'lameduck demo: the same deploy traffic against the naive way and lameduck, for a shutdown and a restart.',
+);
+out.line(
+  'Note: a 503 with Retry-After on an open keep-alive socket is a clean answer the client retries, not a failure.',
+);
+
+const results: RunResult[] = [];
+const section = async (title: string, run: () => Promise<RunResult>) => {
+  out.line(`\n━━ ${title} ━━`);
+  const result = await run();
+  results.push(result);
+  report(result);
+};
+
+function tallyText(t: Tally): string {
+  return `${t.ok} ok, ${t.retryAfter} 503 + Retry-After, ${t.refused} refused, ${t.reset} reset, ${t.other} other`;
 }
 
-const blank = (): Tally => ({ ok: 0, rejected503: 0, refused: 0, reset: 0, other: 0 });
-
-function get(agent: http.Agent, port: number, path: string): Promise<{ status?: number; error?: string }> {
-  return new Promise((resolve) => {
-    http
-      .get({ host: '127.0.0.1', port, path, agent }, (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode }));
-        res.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? 'aborted' }));
-      })
-      .on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
-  });
+function report(r: RunResult): void {
+  out.from('result', r.took);
+  out.from('result', `slow requests in flight: ${r.slow.ok}/${r.slowCount} answered 200`);
+  out.from('result', `busy clients from then on: ${tallyText(r.busy)}`);
+  for (const p of r.problems) out.from('result', `problem: ${p}`);
+  out.from('result', r.lost === 0 ? 'lost: none' : `lost: ${r.lost} requests`);
 }
 
-function count(tally: Tally, r: { status?: number; error?: string }): void {
-  if (r.status !== undefined && r.status < 400) tally.ok++;
-  else if (r.status === 503) tally.rejected503++;
-  else if (r.error === 'ECONNREFUSED') tally.refused++;
-  else if (r.error === 'ECONNRESET') tally.reset++;
-  else tally.other++;
-}
+// The lameduck server and the keeper boot while the naive server waits out its keep-alive timeout (an
+// idle few seconds), which keeps the demo short; their output is shown in their own sections.
+let lameduck: Server | undefined;
+let keeping: Promise<Server> | undefined;
+await section('shutdown 1/2 · naive: server.close() on SIGTERM', () =>
+  shutdownRun(ctx, 'naive', naiveServer(ctx), () => {
+    out.from('demo', 'meanwhile the next runs boot: the lameduck server, the keeper and its worker');
+    lameduck = lameduckServer(ctx);
+    keeping = keeper(ctx);
+  }),
+);
+await section('shutdown 2/2 · lameduck on SIGTERM', () =>
+  shutdownRun(ctx, 'lameduck', lameduck ?? lameduckServer(ctx)),
+);
+await section('restart 1/2 · naive: stop the old process, then start the new one', () =>
+  naiveRestartRun(ctx),
+);
+await section('restart 2/2 · lameduck: the keeper (lameduck run) reloads on SIGHUP', async () =>
+  keeperRestartRun(ctx, await (keeping ?? keeper(ctx))),
+);
 
-async function scenario(label: string, file: string, env: Record<string, string> = {}) {
-  console.log(`\n━━ ${label} ━━`);
-  const child = spawn(process.execPath, ['--conditions=@lameduck/source', '--import', 'tsx', file], {
-    env: { ...process.env, PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => {
-    for (const line of d.split('\n').filter(Boolean)) console.log(`  server │ ${line}`);
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      const m = /listening on http:\/\/[\d.]+:(\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.on('exit', () => reject(new Error(`${file} exited before listening`)));
-  });
-
-  const slowAgent = new http.Agent({ keepAlive: true });
-  const idleAgent = new http.Agent({ keepAlive: true });
-  const loadAgent = new http.Agent({ keepAlive: true, maxSockets: 20 });
-  // Five keep-alive sockets that go idle, as a load balancer's or a client's pool would hold.
-  await Promise.all(Array.from({ length: 5 }, () => get(idleAgent, port, '/')));
-  const slow = Array.from({ length: 10 }, () => get(slowAgent, port, '/slow?ms=1000'));
-
-  const load = blank();
-  let sent = 0;
-  let sigtermAt = 0;
-  let signal!: () => void;
-  const signalled = new Promise<void>((resolve) => {
-    signal = resolve;
-  });
-  const loop = async () => {
-    // Bounded: each client stops when refused, or 2 s after SIGTERM, or after 2 000 requests.
-    for (let i = 0; i < 2_000; i++) {
-      if (sigtermAt > 0 && performance.now() - sigtermAt > 2_000) return;
-      const r = await get(loadAgent, port, '/');
-      sent++;
-      if (sent === 300) signal();
-      if (sigtermAt > 0) count(load, r);
-      if (r.error === 'ECONNREFUSED') return;
-    }
-  };
-  const loops = Promise.all(Array.from({ length: 20 }, loop));
-  await signalled;
-  sigtermAt = performance.now();
-  console.log(
-    '  demo   │ SIGTERM with 10 slow requests in flight, 5 idle sockets, 20 busy keep-alive clients',
+out.line('\n━━ summary ━━');
+out.line(
+  '  refused counts as lost in a restart (the service was down); after a shutdown it is the expected end.',
+);
+const header = ['run', 'ok', '503+RA', 'refused', 'reset', 'other', 'lost'];
+const rows = results.map((r) => [
+  `${r.kind} · ${r.method}`,
+  ...[r.busy.ok + r.slow.ok, r.busy.retryAfter + r.slow.retryAfter, r.busy.refused + r.slow.refused]
+    .concat([r.busy.reset + r.slow.reset, r.busy.other + r.slow.other, r.lost])
+    .map(String),
+]);
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+for (const row of [header, ...rows]) {
+  out.line(
+    `  ${row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')}`,
   );
-  child.kill('SIGTERM');
-
-  const slowTally = blank();
-  for (const r of await Promise.all(slow)) count(slowTally, r);
-  await loops;
-  const code = await exited;
-  const exitMs = Math.round(performance.now() - sigtermAt);
-  for (const a of [slowAgent, idleAgent, loadAgent]) a.destroy();
-
-  console.log(`  demo   │ exit code ${code}, ${exitMs} ms after SIGTERM`);
-  console.log(
-    `  demo   │ slow requests in flight: ${slowTally.ok}/10 completed, ${10 - slowTally.ok} failed`,
-  );
-  console.log(
-    `  demo   │ clients after SIGTERM: ${load.ok} ok, ${load.rejected503} answered 503 + Retry-After, ` +
-      `${load.refused} refused cleanly, ${load.reset} reset, ${load.other} other errors`,
-  );
-  return { exitMs, failed: 10 - slowTally.ok + load.reset + load.other };
 }
+for (const r of results) out.line(`  ${`${r.kind} · ${r.method}`.padEnd(widths[0]!)}  ${r.took}`);
 
-const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-const naive = await scenario('naive: server.close() on SIGTERM', here('./demo/naive-server.ts'));
-const graceful = await scenario('lameduck', here('./node-http/server.ts'));
-console.log('\n━━ summary ━━');
-console.log(`  naive    : ${naive.failed} failed requests, exited ${naive.exitMs} ms after SIGTERM`);
-console.log(`  lameduck : ${graceful.failed} failed requests, exited ${graceful.exitMs} ms after SIGTERM`);
-process.exitCode = graceful.failed === 0 ? 0 : 1;
+const dir = path.resolve(process.env.DEMO_OUTPUT ?? path.join(root, 'demo-output'));
+fs.mkdirSync(dir, { recursive: true });
+const svgFile = path.join(dir, 'timeline.svg');
+const panels = (kind: RunResult['kind']) =>
+  results
+    .filter((r) => r.kind === kind)
+    .map((r) => ({ title: r.title, samples: r.samples, marks: r.marks, endAt: r.endAt }));
+fs.writeFileSync(
+  svgFile,
+  timelineSvg(
+    [
+      { title: 'Shutdown: SIGTERM under keep-alive load', panels: panels('shutdown') },
+      { title: 'Restart: the old process replaced under keep-alive load', panels: panels('restart') },
+    ],
+    'lameduck demo: answers per second through a shutdown and a restart, naive (left) and lameduck (right)',
+  ),
+);
+
+const lameduckRuns = results.filter((r) => r.method === 'lameduck');
+const ok = lameduckRuns.every((r) => r.lost === 0 && r.problems.length === 0);
+const shown = path.relative(process.cwd(), svgFile);
+out.line(`\n  timeline: ${shown.startsWith('..') || path.isAbsolute(shown) ? svgFile : shown}`);
+out.line(
+  ok
+    ? `  lameduck lost nothing in either run; the demo took ${Math.round((performance.now() - started) / 1_000)} s.`
+    : '  lameduck lost requests or a run went wrong (see above): exit code 1.',
+);
+process.exitCode = ok ? 0 : 1;
