@@ -145,6 +145,7 @@ async function setup() {
   fs.mkdirSync(runDir);
   const [port = 0] = await freePorts(1);
   return {
+    root,
     app,
     port,
     map: { '/srv/myapp': app, '/run/myapp': runDir, '/usr/bin/node': process.execPath },
@@ -159,6 +160,28 @@ function started(child: Child): Child {
 
 const verify = binarySuite('systemd-analyze', 'systemd');
 const activate = binarySuite('systemd-socket-activate', 'systemd');
+const python = binarySuite('python3', 'python3-minimal');
+
+/**
+ * A stand-in for systemd's notification socket (`NOTIFY_SOCKET`), where a `Type=notify` service says
+ * READY=1: a unix datagram socket, which node cannot open, so a few lines of Python hold it and print
+ * each message they receive as one line.
+ */
+async function notifySocket(dir: string): Promise<{ path: string; messages: Child }> {
+  if (python.file === undefined) throw new Error(python.missing);
+  const socketPath = path.join(dir, 'notify.sock');
+  const script = [
+    'import socket, sys',
+    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+    's.bind(sys.argv[1])',
+    "print('bound', flush=True)",
+    'while True:',
+    "    print(s.recv(4096).decode().replace('\\n', ' '), flush=True)",
+  ].join('\n');
+  const messages = started(new Child(python.file, ['-c', script, socketPath]));
+  await messages.line('bound');
+  return { path: socketPath, messages };
+}
 
 describe('the systemd units', () => {
   it.skipIf(verify.skip)(`pass ${verify.title} verify, with no warning`, async () => {
@@ -201,11 +224,12 @@ describe('the systemd units', () => {
     expect(value(unit('lameduck.socket'), 'FileDescriptorName')).toBe('http');
   });
 
-  it.skipIf(activate.skip)(
-    `lameduck.service under lameduck.socket (${activate.title}): serves, reloads with ExecReload, drains on KillSignal`,
+  it.skipIf(activate.skip || python.skip)(
+    `lameduck.service under lameduck.socket (${activate.title}, ${python.title}): notifies READY=1, serves, reloads with ExecReload, drains on KillSignal`,
     async () => {
       if (activate.file === undefined) throw new Error(activate.missing);
-      const { app, port, map, env } = await setup();
+      const { app, port, map, env, root } = await setup();
+      const notify = await notifySocket(root);
       const service = unit('lameduck.service');
       const socket = unit('lameduck.socket');
       expect(value(socket, 'ListenStream')).toBe('8080');
@@ -220,6 +244,8 @@ describe('the systemd units', () => {
             `--fdname=${value(socket, 'FileDescriptorName')}`,
             ...Object.entries(environment(service)).flatMap(([k, v]) => ['-E', `${k}=${v}`]),
             ...['NODE_OPTIONS', 'TMPDIR', 'PATH'].flatMap((v) => ['-E', v]),
+            '-E',
+            `NOTIFY_SOCKET=${notify.path}`,
             ...words(value(service, 'ExecStart'), map),
           ],
           { env, cwd: words(value(service, 'WorkingDirectory'), map)[0] },
@@ -229,6 +255,8 @@ describe('the systemd units', () => {
       // The first connection starts the keeper and waits in the backlog until a worker accepts it.
       const first = await get(port);
       expect(first.status).toBe(200);
+      // Type=notify: what `systemctl start` waits for, sent once the first generation serves.
+      await notify.messages.match(/READY=1/, 'stdout');
       await keeper.json((l) => l.msg === 'generation serving');
       expect(await keeper.json((l) => l.msg === 'socket held')).toMatchObject({
         socket: 'http',
@@ -249,24 +277,28 @@ describe('the systemd units', () => {
     },
   );
 
-  it('lameduck-plain.service: ExecStart serves, KillSignal drains it, exit 0 within TimeoutStopSec', async () => {
-    const { app, port, map, env } = await setup();
-    const service = unit('lameduck-plain.service');
-    const argv = words(value(service, 'ExecStart'), map);
-    const server = started(
-      new Child(argv[0] ?? '', argv.slice(1), {
-        env: { ...env, ...environment(service), PORT: String(port) },
-        cwd: words(value(service, 'WorkingDirectory'), map)[0] ?? app,
-      }),
-    );
-    // With no NOTIFY_SOCKET (no systemd here), ready({ systemd: true }) has nobody to tell; the app's line
-    // says it listens.
-    expect(await server.line('serving on port ')).toBe(`${port} (pid ${server.pid})`);
-    expect(await get(port)).toEqual({ status: 200, body: `hello from ${server.pid}\n` });
-    server.signal(value(service, 'KillSignal') as NodeJS.Signals);
-    const stopping = performance.now();
-    expect(await server.exited).toEqual({ code: 0, signal: null });
-    expect(performance.now() - stopping).toBeLessThan(ms(value(service, 'TimeoutStopSec')));
-    expect(server.stderr()).toMatch(/hook done hook=flush[\s\S]*shutdown complete.*exitCode=0/);
-  });
+  it.skipIf(python.skip)(
+    `lameduck-plain.service (${python.title}): notifies READY=1, serves, KillSignal drains it, exit 0 within TimeoutStopSec`,
+    async () => {
+      const { app, port, map, env, root } = await setup();
+      const notify = await notifySocket(root);
+      const service = unit('lameduck-plain.service');
+      const argv = words(value(service, 'ExecStart'), map);
+      const server = started(
+        new Child(argv[0] ?? '', argv.slice(1), {
+          env: { ...env, ...environment(service), PORT: String(port), NOTIFY_SOCKET: notify.path },
+          cwd: words(value(service, 'WorkingDirectory'), map)[0] ?? app,
+        }),
+      );
+      // Type=notify: ready({ systemd: true }) runs systemd-notify --ready once the server listens.
+      await notify.messages.match(/READY=1/, 'stdout');
+      expect(await server.line('serving on port ')).toBe(`${port} (pid ${server.pid})`);
+      expect(await get(port)).toEqual({ status: 200, body: `hello from ${server.pid}\n` });
+      server.signal(value(service, 'KillSignal') as NodeJS.Signals);
+      const stopping = performance.now();
+      expect(await server.exited).toEqual({ code: 0, signal: null });
+      expect(performance.now() - stopping).toBeLessThan(ms(value(service, 'TimeoutStopSec')));
+      expect(server.stderr()).toMatch(/hook done hook=flush[\s\S]*shutdown complete.*exitCode=0/);
+    },
+  );
 });
