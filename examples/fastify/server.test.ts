@@ -58,6 +58,8 @@ it('drains both ports on SIGTERM: readiness 503, the slow request finishes, the 
   // Readiness fails at once, liveness holds: the process is draining, not broken.
   expect(await get(`${admin}/readyz`)).toMatchObject({ status: 503, body: '{"status":"draining"}' });
   expect(await get(`${admin}/livez`)).toMatchObject({ status: 200 });
+  // During the drain delay the app still serves, and tells the client not to come back on this connection.
+  expect(await get(`${app}/`)).toEqual({ status: 200, body: 'hello\n', connection: 'close' });
 
   // After the drain delay both listeners close: new connections are refused by the kernel, on both ports.
   await child.match(/listeners closed/);
@@ -68,7 +70,7 @@ it('drains both ports on SIGTERM: readiness 503, the slow request finishes, the 
   expect(await slow).toEqual({ status: 200, body: 'hello\n', connection: 'close' });
   expect(await child.exited).toEqual({ code: 0, signal: null });
   expect(child.stdout()).toContain(`cache flushed to ${flushFile}`);
-  expect(JSON.parse(readFileSync(flushFile, 'utf8'))).toEqual({ '/': 1, '/slow': 1 });
+  expect(JSON.parse(readFileSync(flushFile, 'utf8'))).toEqual({ '/': 2, '/slow': 1 });
   expect(child.stderr()).toMatch(/hook done hook=fastify.close /);
   expect(child.stderr()).toMatch(/shutdown complete.*exitCode=0/);
 });
