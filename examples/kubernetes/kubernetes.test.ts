@@ -2,21 +2,15 @@
 // a pod is deleted while client load flows through its Service, and the endpoint removal reaches the
 // routing table only later. No request may be lost, readiness must fail within one probe period, and
 // the pod must exit on its own, before the grace period. README.md explains the arithmetic checked first.
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it, type TestContext } from 'vitest';
-import { freePorts, Load, Processes, stderrMatch } from '../harness.js';
-import { readManifest, Service } from './cluster.js';
+import { manifest, manifestMs as ms, deleteUnderLoad as runScenario } from './scenario.js';
 
-const manifest = readManifest(fileURLToPath(new URL('./deployment.yaml', import.meta.url)));
-const ms = (name: string) => {
-  const value = manifest.env[name];
-  if (value === undefined || !/^\d+$/.test(value)) throw new Error(`env ${name} is ${value} in the manifest`);
-  return Number(value);
-};
 const drainDelay = ms('DRAIN_DELAY');
 const timeout = ms('SHUTDOWN_TIMEOUT');
 const hookTimeout = ms('HOOK_TIMEOUT');
 
+/** The adaptive drain delay's `quiet` (DRAIN_QUIET), with DRAIN_DELAY as its `max`. */
+const quietMs = 1000;
 /** Endpoint removal delays the behaviour tests cover: fast propagation, and a slow one. */
 const removalDelays = [500, 8000];
 /** lameduck's bound, after the deadline, for destroyed connections to report closed (FORCE_SETTLE_MS). */
@@ -44,40 +38,9 @@ describe('the example manifest', () => {
   });
 });
 
-/**
- * Two pods behind the Service, client load through it, then pod A deleted with the endpoint removal
- * `removalDelay` ms later. Returns what happened, for the assertions.
- */
-async function deleteUnderLoad(
-  { onTestFinished }: TestContext,
-  removalDelay: number,
-  env: Record<string, string> = {},
-) {
-  // Everything per test (and the test's own hook): the scenarios run side by side.
-  const procs = new Processes();
-  const service = new Service(manifest, procs);
-  let load: Load | undefined;
-  onTestFinished(async () => {
-    await load?.stop();
-    service.close();
-    await procs.stopAll();
-  });
-  await service.listen();
-  const [portA, portB] = (await freePorts(2)) as [number, number];
-  const [a, b] = await Promise.all([service.startPod(portA, env), service.startPod(portB, env)]);
-  // Half the clients keep their connection alive, half open one per request: new connections keep
-  // arriving through the routing table while it still lists the terminating pod.
-  load = new Load({ port: service.port, concurrency: 8, connectionPerRequest: 4 });
-  await Promise.all([load.seen(a.instance.pid), load.seen(b.instance.pid)]);
-
-  const shutdownLogged = stderrMatch(a.instance.child, /shutdown started/).then(() => performance.now());
-  const termination = await service.deletePod(a, removalDelay);
-  const shutdownAt = await shutdownLogged;
-  await load.more(100);
-  const servedByAAfterSigterm = load.countSince(a.instance.pid, termination.sigtermAt);
-  const report = await load.stop();
-  load = undefined;
-  return { a, b, termination, shutdownAt, servedByAAfterSigterm, report };
+/** The scenario of ./scenario.ts, stopped when the test finishes. */
+function deleteUnderLoad(context: TestContext, removalDelay: number, env: Record<string, string> = {}) {
+  return runScenario(removalDelay, env, (stop) => context.onTestFinished(stop));
 }
 
 // Concurrent: each scenario mostly waits (the drain delay is 10 s), so the three share the wall time.
@@ -124,6 +87,30 @@ describe.concurrent('a pod deleted under load, as the kubelet and the endpoints 
           `probe ${Math.round(first.startedAt - termination.sigtermAt)} ms after SIGTERM; exit ` +
           `${Math.round(termination.exitedAt - termination.sigtermAt)} ms after SIGTERM (grace ` +
           `${manifest.graceMs} ms); test ${Math.round(performance.now() - started)} ms`,
+      );
+    });
+  }
+
+  for (const removalDelay of removalDelays) {
+    it(`with the adaptive drain delay ({ max: ${drainDelay}, quiet: ${quietMs} }), loses no request when the removal lands after ${removalDelay} ms, and exits once the traffic has moved`, async (context) => {
+      const { expect } = context;
+      const { termination, servedByAAfterSigterm, report } = await deleteUnderLoad(context, removalDelay, {
+        DRAIN_QUIET: String(quietMs),
+      });
+      expect(report.failures, JSON.stringify(report.failures.slice(0, 20))).toEqual([]);
+      expect(report.ok).toBe(report.requests);
+      expect(servedByAAfterSigterm).toBeGreaterThan(0);
+      expect(termination.exit).toEqual({ code: 0, signal: null });
+      // The pod kept serving until the routing table had dropped it, and then stopped waiting: with the
+      // removal well before `max`, it exits before a fixed delay of `max` would even have closed its
+      // listeners.
+      expect(termination.exitedAt).toBeGreaterThan(termination.removedAt);
+      if (removalDelay + quietMs < drainDelay) {
+        expect(termination.exitedAt - termination.sigtermAt).toBeLessThan(drainDelay);
+      }
+      console.info(
+        `kubernetes, adaptive drain delay, endpoint removal after ${removalDelay} ms: ${report.requests} ` +
+          `requests, 0 lost; exit ${Math.round(termination.exitedAt - termination.sigtermAt)} ms after SIGTERM`,
       );
     });
   }

@@ -1,12 +1,15 @@
 // A plain node:http server drained by lameduck. Run it, then press Ctrl+C or `kill -TERM <pid>`:
 //   node --conditions=@lameduck/source --import tsx examples/node-http/server.ts
 // Configured from the environment (the Kubernetes manifest in ../kubernetes sets these): PORT, HOST,
-// DRAIN_DELAY, SHUTDOWN_TIMEOUT and HOOK_TIMEOUT (ms). It is also the upstream of ../nginx and ../haproxy.
+// DRAIN_DELAY, DRAIN_QUIET, SHUTDOWN_TIMEOUT and HOOK_TIMEOUT (ms). It is also the upstream of ../nginx and ../haproxy.
 import { createLameduck } from '@lameduck/core';
 import { buildServer } from './app.js';
 
+// DRAIN_QUIET (ms) makes the drain delay adaptive: DRAIN_DELAY is then its longest.
+const drainMs = Number(process.env.DRAIN_DELAY ?? 0);
+const quietMs = process.env.DRAIN_QUIET === undefined ? undefined : Number(process.env.DRAIN_QUIET);
 const lameduck = createLameduck({
-  drainDelay: Number(process.env.DRAIN_DELAY ?? 0),
+  drainDelay: quietMs === undefined ? drainMs : { max: drainMs, quiet: quietMs },
   timeout: Number(process.env.SHUTDOWN_TIMEOUT ?? 20_000),
   hookTimeout: Number(process.env.HOOK_TIMEOUT ?? 5_000),
 });
