@@ -8,7 +8,7 @@ const max = manifestMs('DRAIN_DELAY');
 const quiet = 1000;
 const removals = [500, 1000, 2000, 4000, 8000];
 const runs = Math.max(1, Math.min(5, Number(process.argv[2] ?? 1)));
-const modes = [
+const modes: { name: string; env: Record<string, string> }[] = [
   { name: `fixed ${max} ms`, env: {} },
   { name: `adaptive { max: ${max}, quiet: ${quiet} }`, env: { DRAIN_QUIET: String(quiet) } },
 ];
