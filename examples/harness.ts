@@ -1,54 +1,18 @@
-// Test support for the deployment examples (nginx, HAProxy, Kubernetes): free ports, instances of the
-// example server as child processes, load balancer processes, and a load client that records every
-// request that did not succeed. Instances are started with the core's test runner (spawnFixture).
-import { type ChildProcess, spawn } from 'node:child_process';
+// Test support for the deployment examples (nginx, HAProxy, Kubernetes): instances of the example server
+// as child processes, load balancer processes, and a load client that records every request that did
+// not succeed. Processes, ports and requests come from @lameduck/testkit.
+
+import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Child, spawnFixture } from '../packages/core/test/helpers.js';
+import { Child, request, spawnSource } from '@lameduck/testkit';
+
+export { accepting, freePorts } from '@lameduck/testkit';
 
 /** The server every example runs: examples/node-http/server.ts (GET /, /slow, POST /echo, /readyz). */
 export const serverFile = fileURLToPath(new URL('./node-http/server.ts', import.meta.url));
-
-/** Ports that were free on 127.0.0.1 a moment ago, all different. */
-export async function freePorts(count: number): Promise<number[]> {
-  const servers = Array.from({ length: count }, () => net.createServer());
-  const ports = await Promise.all(
-    servers.map(
-      (server) =>
-        new Promise<number>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port));
-        }),
-    ),
-  );
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
-
-/**
- * Resolves once something accepts connections on 127.0.0.1:`port` (a process that prints nothing when
- * it is ready): retries a refused connect every 20 ms, for at most `boundMs`.
- */
-export async function accepting(port: number, boundMs = 30_000): Promise<void> {
-  const end = performance.now() + boundMs;
-  for (;;) {
-    const connected = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (connected) return;
-    if (performance.now() > end)
-      throw new Error(`nothing accepted connections on ${port} within ${boundMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** An executable on PATH or in the sbin directories, where Debian installs nginx and haproxy. */
 export function findBinary(name: string): string | undefined {
@@ -85,7 +49,7 @@ export class Processes {
    * resolves once it listens.
    */
   async instance(port: number, env: Record<string, string> = {}): Promise<Instance> {
-    const child = spawnFixture(serverFile, { HOST: '127.0.0.1', ...env, PORT: String(port) });
+    const child = spawnSource(serverFile, { env: { HOST: '127.0.0.1', ...env, PORT: String(port) } });
     this.#instances.push(child);
     await child.line('listening on ');
     const pid = child.process.pid;
@@ -117,26 +81,8 @@ export interface Instance {
  * Resolves once the child's stderr matches `pattern` (lameduck's default logger writes there, and
  * synchronously: by the time a line is read, what it reports has happened). Rejects if it exits first.
  */
-export function stderrMatch(child: Child, pattern: RegExp): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      if (!pattern.test(child.stderr())) return false;
-      child.process.stderr?.off('data', onData);
-      resolve();
-      return true;
-    };
-    const onData = () => {
-      // spawnFixture's own listener ran first (it was added first), so stderr() includes this chunk.
-      check();
-    };
-    child.process.stderr?.on('data', onData);
-    if (check()) return;
-    void child.exited.then(({ code, signal }) => {
-      if (!pattern.test(child.stderr())) {
-        reject(new Error(`child exited (${code ?? signal}) before ${pattern} on stderr\n${child.stderr()}`));
-      }
-    });
-  });
+export async function stderrMatch(child: Child, pattern: RegExp): Promise<void> {
+  await child.match(pattern, 'stderr');
 }
 
 export interface Service {
@@ -151,53 +97,19 @@ export interface Service {
 }
 
 function spawnService(file: string, args: string[]): Service {
-  const proc = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let out = '';
-  let waiters: { pattern: RegExp; from: number; resolve: (m: RegExpExecArray) => void }[] = [];
-  const scan = () => {
-    waiters = waiters.filter((w) => {
-      const m = new RegExp(w.pattern.source, w.pattern.flags).exec(out.slice(w.from));
-      if (m === null) return true;
-      w.resolve(m);
-      return false;
-    });
-  };
-  const onData = (d: string) => {
-    out += d;
-    scan();
-  };
-  proc.stdout.setEncoding('utf8').on('data', onData);
-  proc.stderr.setEncoding('utf8').on('data', onData);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    proc.on('exit', (code, signal) => resolve({ code, signal }));
-  });
-  const spawnError = new Promise<never>((_, reject) => proc.on('error', reject));
-  spawnError.catch(() => {});
+  const child = new Child(file, args, { detached: true });
   return {
-    process: proc,
-    output: () => out,
-    waitFor(pattern, from = 0) {
-      return Promise.race([
-        spawnError,
-        new Promise<RegExpExecArray>((resolve, reject) => {
-          waiters.push({ pattern, from, resolve });
-          scan();
-          void exited.then(({ code, signal }) =>
-            reject(new Error(`${file} exited (${code ?? signal}) before printing ${pattern}\n${out}`)),
-          );
-        }),
-      ]);
-    },
-    exited,
+    process: child.process,
+    output: () => child.output,
+    waitFor: (pattern, from = 0) => child.match(pattern, 'both', from),
+    exited: child.exited,
     async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null || proc.pid === undefined) return;
-      proc.kill('SIGTERM');
+      if (child.process.exitCode !== null || child.process.signalCode !== null || child.pid === 0) return;
+      child.signal('SIGTERM');
       const bound = new Promise<'bound'>((resolve) => setTimeout(resolve, 5_000, 'bound').unref());
-      if ((await Promise.race([exited, bound])) === 'bound') {
-        try {
-          process.kill(-proc.pid, 'SIGKILL');
-        } catch {}
-        await exited;
+      if ((await Promise.race([child.exited, bound])) === 'bound') {
+        child.kill();
+        await child.exited;
       }
     },
   };
@@ -212,7 +124,7 @@ interface Outcome {
 }
 
 /** Sends one request on the agent; never rejects. A request that takes over `timeoutMs` is a failure. */
-function send(
+async function send(
   agent: http.Agent,
   port: number,
   method: 'GET' | 'POST',
@@ -220,30 +132,15 @@ function send(
   body: string | undefined,
   timeoutMs: number,
 ): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const headers: http.OutgoingHttpHeaders = {};
-    if (body !== undefined) {
-      headers['content-type'] = 'text/plain';
-      headers['content-length'] = Buffer.byteLength(body);
-    }
-    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, agent, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        const instance = res.headers['x-instance'];
-        resolve({
-          status: res.statusCode ?? 0,
-          instance: typeof instance === 'string' ? instance : undefined,
-          body: Buffer.concat(chunks).toString(),
-          error: res.complete ? undefined : 'truncated',
-        });
-      });
-      res.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
-    req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
-    req.end(body);
-  });
+  const r = await request(agent, port, urlPath, { method, body, timeoutMs });
+  if (r.error !== undefined) return { error: r.error };
+  const instance = r.headers?.['x-instance'];
+  return {
+    status: r.status,
+    instance: typeof instance === 'string' ? instance : undefined,
+    body: r.body,
+    error: r.truncated ? 'truncated' : undefined,
+  };
 }
 
 export interface LoadOptions {

@@ -1,5 +1,5 @@
 import type { ShutdownReport } from '@lameduck/core';
-import type { Line } from '../../core/test/restart/helpers.js';
+import type { JsonLine as Line } from '@lameduck/testkit';
 import type { Attempt } from './clients.js';
 import type { LeakResult } from './leak.js';
 import { drainBound, type TrialRecord } from './trial.js';

@@ -3,11 +3,9 @@
  * Prints its seed first; a violation prints the seed, the trial and a one-line replay command, and the
  * run exits 1. See the README for the trial model and the invariants.
  */
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { selfSignedCert } from '@lameduck/conformance';
-import { nodeArgs } from '../../core/test/restart/helpers.js';
+import { selfSignedCert, spawnSource } from '@lameduck/testkit';
 import { checkLeak, checkTrial, type TrialCheck, type Verdict } from './check.js';
 import type { LeakResult } from './leak.js';
 import { type Avoidable, describePlan, planTrial } from './plan.js';
@@ -71,23 +69,12 @@ const started = performance.now();
 /** The leak check runs beside the trials, in its own process. */
 function leakCheck(): Promise<LeakResult | string> {
   const file = fileURLToPath(new URL('./leak.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--expose-gc', ...nodeArgs, file, '--cycles', String(leakCycles)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    out += d;
-  });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => {
-    err += d;
-  });
-  return new Promise((resolve) => {
-    child.on('exit', (code) => {
-      const line = out.trim().split('\n').at(-1) ?? '';
-      if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as LeakResult);
-      else resolve(`the leak check exited with ${code}: ${(err || out).slice(-2_000)}`);
-    });
+  const child = spawnSource(file, { nodeOptions: ['--expose-gc'], args: ['--cycles', String(leakCycles)] });
+  // Read once its output has closed too: 'exit' can come before the last of stdout.
+  return Promise.all([child.exited, child.closed]).then(([{ code }]) => {
+    const line = child.stdout().trim().split('\n').at(-1) ?? '';
+    if (code === 0 && line.startsWith('{')) return JSON.parse(line) as LeakResult;
+    return `the leak check exited with ${code}: ${(child.stderr() || child.stdout()).slice(-2_000)}`;
   });
 }
 const leak = leakCycles > 0 ? leakCheck() : undefined;

@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { type ConformanceFactory, Controls, RawConnection, selfSignedCert } from '@lameduck/conformance';
+import { type ConformanceFactory, Controls } from '@lameduck/conformance';
+import { RawConnection, selfSignedCert } from '@lameduck/testkit';
 import { nodeFactory } from '../../conformance/test/factory.js';
 import { express4Factory, express5Factory } from '../../express/test/factory.js';
 import { fastifyFactory } from '../../fastify/test/factory.js';

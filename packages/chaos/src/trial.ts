@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { type Line, nodeArgs, Proc } from '../../core/test/restart/helpers.js';
+import { Child, type JsonLine as Line, sourceArgs } from '@lameduck/testkit';
 import { binPath } from '../../keeper/test/helpers.js';
 import { type Attempt, type ClientContext, runSession } from './clients.js';
 import { now } from './clock.js';
@@ -56,8 +56,8 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   }
 }
 
-function waitLine(proc: Proc, match: (l: Line) => boolean, ms: number): Promise<Line | undefined> {
-  return proc.waitFor(match, ms).catch(() => undefined);
+function waitLine(proc: Child, match: (l: Line) => boolean, ms: number): Promise<Line | undefined> {
+  return proc.json(match, { ms }).catch(() => undefined);
 }
 
 function alive(pid: number): boolean {
@@ -85,15 +85,15 @@ export async function runTrial(
   const s = plan.server;
   const secure = s.protocol === 'https' || s.protocol === 'h2';
   const config: ChildConfig = { ...s, ...(secure && tls ? { tls } : {}) };
-  const env = { ...process.env, LAMEDUCK_CHAOS: JSON.stringify(config) };
-  const serverCommand = [process.execPath, ...nodeArgs, serverPath];
+  const env = { LAMEDUCK_CHAOS: JSON.stringify(config) };
+  const serverCommand = [process.execPath, ...sourceArgs, serverPath];
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lameduck-chaos-'));
   const main =
     s.restart === 'keeper'
-      ? new Proc(
+      ? new Child(
           process.execPath,
           [
-            ...nodeArgs,
+            ...sourceArgs,
             binPath,
             'run',
             '--listen',
@@ -110,9 +110,9 @@ export async function runTrial(
             '--',
             ...serverCommand,
           ],
-          env,
+          { env, detached: true },
         )
-      : new Proc(process.execPath, serverCommand.slice(1), env);
+      : new Child(process.execPath, serverCommand.slice(1), { env, detached: true });
   const record: TrialRecord = {
     plan,
     t0: 0,

@@ -1,11 +1,11 @@
 import { once } from 'node:events';
 import type { Lameduck, LameduckOptions } from '@lameduck/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { cleanupAfterEach, deferred, fetchOnce, RawConnection, selfSignedCert } from '@lameduck/testkit';
+import { describe, expect, it } from 'vitest';
 import { spawnApp } from './child.js';
-import { fetchOnce, RawConnection } from './client.js';
 import { Controls, streamChunks } from './handlers.js';
-import { selfSignedCert } from './tls.js';
-import type { ConformanceFactory, StartedServer } from './types.js';
+import { describeAdapterOptions } from './options.js';
+import type { ConformanceFactory, StartedServer, StartOptions } from './types.js';
 
 /** In the test process lameduck must not touch signals, exit, or write to stderr. */
 const embedded: LameduckOptions = { signals: false, exit: false, logger: false };
@@ -35,26 +35,26 @@ interface Harness {
  */
 export function runConformance(factory: ConformanceFactory): void {
   describe(`conformance: ${factory.name}`, () => {
-    const cleanups: (() => unknown)[] = [];
+    const cleanup = cleanupAfterEach();
     const tlsPair = selfSignedCert();
 
-    afterEach(async () => {
-      for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-    });
-
-    async function start(options: LameduckOptions = {}, tls = false): Promise<Harness> {
+    async function start(
+      options: LameduckOptions = {},
+      more: Pick<StartOptions, 'health'> & { tls?: boolean } = {},
+    ): Promise<Harness> {
       const controls = new Controls();
-      cleanups.push(() => controls.release());
+      cleanup(() => controls.release());
       const server = await factory.start({
         mode: 'embedded',
         options: { ...embedded, ...options },
         handlers: controls.handlers,
-        ...(tls && tlsPair ? { tls: tlsPair } : {}),
+        ...(more.health ? { health: more.health } : {}),
+        ...(more.tls && tlsPair ? { tls: tlsPair } : {}),
       });
-      cleanups.push(() => server.close());
+      cleanup(() => server.close());
       const connect = async () => {
         const conn = await RawConnection.open(server.url);
-        cleanups.push(() => conn.destroy());
+        cleanup(() => conn.destroy());
         return conn;
       };
       const slow = (conn: RawConnection) => {
@@ -159,7 +159,7 @@ export function runConformance(factory: ConformanceFactory): void {
     });
 
     it.skipIf(tlsPair === undefined)('lets an HTTPS request in flight finish', async () => {
-      const { server, lameduck, controls, connect, slow } = await start({}, true);
+      const { server, lameduck, controls, connect, slow } = await start({}, { tls: true });
       expect(server.url.startsWith('https://')).toBe(true);
       const conn = await connect();
       await slow(conn);
@@ -232,6 +232,23 @@ export function runConformance(factory: ConformanceFactory): void {
       expect((await report).exitCode).toBe(0);
     });
 
+    it('serves the health routes at the paths given, and none unless asked', async () => {
+      const moved = await start({}, { health: { readinessPath: '/ready', livenessPath: '/live' } });
+      const ready = await fetchOnce(moved.server.url, '/ready');
+      expect(ready).toMatchObject({ status: 200, body: '{"status":"ready"}' });
+      expect(ready.headers['content-type']).toMatch(/json/);
+      expect(await fetchOnce(moved.server.url, '/live')).toMatchObject({
+        status: 200,
+        body: '{"status":"alive"}',
+      });
+      expect((await fetchOnce(moved.server.url, '/readyz')).status).toBe(404);
+      for (const health of [{}, { readinessPath: false, livenessPath: false } as const]) {
+        const none = await start({}, { health });
+        expect((await fetchOnce(none.server.url, '/readyz')).status).toBe(404);
+        expect((await fetchOnce(none.server.url, '/livez')).status).toBe(404);
+      }
+    });
+
     it("drains through the framework's own close", async (ctx) => {
       const { server, lameduck, controls, connect, slow } = await start();
       if (server.nativeClose === undefined) return ctx.skip();
@@ -266,11 +283,11 @@ export function runConformance(factory: ConformanceFactory): void {
       const { server, lameduck, controls, connect, slow } = h;
       // Holds the drain delay open (it lasts as long as the before-drain hooks) until the probes below
       // are answered: no race with its timer.
-      let letDrain!: () => void;
-      const held = new Promise<void>((resolve) => {
-        letDrain = resolve;
+      const held = deferred();
+      lameduck.onShutdown('hold the drain delay', () => held.promise, {
+        phase: 'beforeDrain',
+        timeout: 60_000,
       });
-      lameduck.onShutdown('hold the drain delay', () => held, { phase: 'beforeDrain', timeout: 60_000 });
       const keepAlive = await connect();
       keepAlive.get('/fast');
       expect((await keepAlive.response()).headers.connection).not.toBe('close');
@@ -297,7 +314,7 @@ export function runConformance(factory: ConformanceFactory): void {
       expect(listenersClosed).toBe(false);
 
       const drained = once(lameduck, 'drain');
-      letDrain();
+      held.resolve();
       await drained;
       const calls = controls.fastCalls;
       keepAlive.get('/fast');
@@ -333,10 +350,48 @@ export function runConformance(factory: ConformanceFactory): void {
       await drainAsAClientSeesIt(h, nativeClose);
     });
 
+    it('runs fifty apps in one process with signals on: one listener per signal, no MaxListenersExceededWarning', async () => {
+      const warnings: Error[] = [];
+      const onWarning = (warning: Error) => {
+        if (warning.name === 'MaxListenersExceededWarning') warnings.push(warning);
+      };
+      process.on('warning', onWarning);
+      cleanup(() => process.off('warning', onWarning));
+      const before = { term: process.listenerCount('SIGTERM'), int: process.listenerCount('SIGINT') };
+      const servers: StartedServer[] = [];
+      cleanup(async () => {
+        for (const server of servers.splice(0)) await server.close();
+      });
+      for (let i = 0; i < 50; i++) {
+        // Signals as by default (every lifecycle owns SIGTERM and SIGINT), but a stray one must not end
+        // the test run.
+        const controls = new Controls();
+        const server = await factory.start({
+          mode: 'embedded',
+          options: { logger: false, exit: false },
+          handlers: controls.handlers,
+        });
+        servers.push(server);
+      }
+      expect(process.listenerCount('SIGTERM')).toBeLessThanOrEqual(before.term + 1);
+      expect(process.listenerCount('SIGINT')).toBeLessThanOrEqual(before.int + 1);
+      for (const server of servers) {
+        expect(await fetchOnce(server.url, '/fast')).toMatchObject({ status: 200, body: 'fast' });
+        expect((await fetchOnce(server.url, '/readyz')).status).toBe(200);
+      }
+      // process.emitWarning() emits on a later tick; the requests above took many.
+      expect(warnings).toEqual([]);
+      for (const server of servers.splice(0)) await server.close();
+      expect(process.listenerCount('SIGTERM')).toBe(before.term);
+      expect(process.listenerCount('SIGINT')).toBe(before.int);
+    });
+
+    describeAdapterOptions(factory);
+
     describe('in a child process', () => {
       function child(options?: LameduckOptions) {
         const c = spawnApp(factory, options);
-        cleanups.push(() => c.kill());
+        cleanup(() => c.kill());
         return c;
       }
 
@@ -344,12 +399,12 @@ export function runConformance(factory: ConformanceFactory): void {
         const c = child();
         const port = await c.line('listening ');
         const conn = await RawConnection.open(`http://127.0.0.1:${port}`);
-        cleanups.push(() => conn.destroy());
+        cleanup(() => conn.destroy());
         conn.get('/slow');
         await c.line('slow started');
         c.process.kill('SIGTERM');
         await c.line('state draining');
-        c.process.stdin.write('release\n');
+        c.release();
         const res = await conn.response();
         expect(res).toMatchObject({ status: 200, body: 'slow' });
         expect(res.headers.connection).toBe('close');
@@ -360,7 +415,7 @@ export function runConformance(factory: ConformanceFactory): void {
         const c = child({ timeout: 300 });
         const port = await c.line('listening ');
         const conn = await RawConnection.open(`http://127.0.0.1:${port}`);
-        cleanups.push(() => conn.destroy());
+        cleanup(() => conn.destroy());
         conn.get('/slow');
         await c.line('slow started');
         c.process.kill('SIGTERM');
@@ -372,7 +427,7 @@ export function runConformance(factory: ConformanceFactory): void {
         const c = child();
         const port = await c.line('listening ');
         const conn = await RawConnection.open(`http://127.0.0.1:${port}`);
-        cleanups.push(() => conn.destroy());
+        cleanup(() => conn.destroy());
         conn.get('/slow');
         await c.line('slow started');
         c.process.kill('SIGTERM');

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { Lameduck, LameduckOptions } from '@lameduck/core';
+import type { HandleOptions, Lameduck, LameduckOptions } from '@lameduck/core';
 
 /**
  * What the routes of a conformance app do. The factory wires them into its framework the idiomatic
@@ -27,6 +27,8 @@ export interface StartOptions {
   mode: 'embedded' | 'process';
   /** Core options for the adapter. */
   options: LameduckOptions;
+  /** The health routes, through the adapter's own options; `false` for none. Default: `/readyz` and `/livez`. */
+  health?: HandleOptions;
   handlers: ConformanceHandlers;
   /** Serve HTTPS with this key and certificate (embedded mode only). */
   tls?: { key: string; cert: string };
@@ -49,7 +51,7 @@ export interface StartedServer {
 
 /**
  * Starts a real server with one adapter on 127.0.0.1, port 0, serving `/fast`, `/slow`, `/stream`,
- * and the health routes `/readyz` and `/livez` through the adapter's own options.
+ * and the health routes (`/readyz` and `/livez` unless told otherwise) through the adapter's own options.
  */
 export interface ConformanceFactory {
   /** Shown in test names, e.g. `express 5`. */
@@ -60,4 +62,11 @@ export interface ConformanceFactory {
    */
   module: { url: string; exportName: string };
   start(options: StartOptions): Promise<StartedServer>;
+  /**
+   * For an adapter: builds it the way a user does (`graceful(options)`, `register(plugin, options)`),
+   * with `options` passed on unchecked (the suite gives bad ones on purpose) and no server, and
+   * resolves with its lifecycle; throws or rejects with the adapter's error. The suite's options block
+   * checks through it that every adapter validates its options alike. Leave it out for the core alone.
+   */
+  buildAdapter?(options: unknown): Promise<Lameduck>;
 }

@@ -5,14 +5,12 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import { createLameduck } from '@lameduck/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { cleanupAfterEach, countdown, listen, requireSelfSignedCert } from '@lameduck/testkit';
+import { describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { countdown, listen, tlsFixture } from './helpers.js';
 
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
+const cleanup = cleanupAfterEach();
+const tlsFixture = requireSelfSignedCert();
 
 describe('chaos regressions', () => {
   // chaos seed 2, trial 5: a client that stopped reading a large response was cut at the deadline, and
@@ -33,14 +31,14 @@ describe('chaos regressions', () => {
     );
     lameduck.attach(server);
     const port = await listen(server);
-    cleanup.push(() => {
+    cleanup(() => {
       lameduck.dispose();
       server.closeAllConnections();
       server.close();
     });
 
     const client = net.connect(port, '127.0.0.1');
-    cleanup.push(() => client.destroy());
+    cleanup(() => client.destroy());
     client.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     // The head arrived: stop reading, as a stalled client does.
     await once(client, 'data');
@@ -67,7 +65,7 @@ describe('chaos regressions', () => {
     });
     lameduck.attach(server);
     const port = await listen(server);
-    cleanup.push(() => {
+    cleanup(() => {
       lameduck.dispose();
       server.close();
     });
@@ -78,7 +76,7 @@ describe('chaos regressions', () => {
       rejectUnauthorized: false,
       ALPNProtocols: ['http/1.1'],
     });
-    cleanup.push(() => client.destroy());
+    cleanup(() => client.destroy());
     await once(client, 'secureConnect');
     client.write('GET /1 HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(3));
     await arrived.done;
@@ -98,14 +96,14 @@ describe('chaos regressions', () => {
     wss.on('connection', (ws, req) => sockets.set(req.socket, ws));
     lameduck.on('upgraded', ({ socket }) => sockets.get(socket)?.close(1001));
     const port = await listen(server);
-    cleanup.push(() => {
+    cleanup(() => {
       lameduck.dispose();
       wss.close();
       server.close();
     });
 
     const client = new WebSocket(`wss://127.0.0.1:${port}`, { rejectUnauthorized: false });
-    cleanup.push(() => client.terminate());
+    cleanup(() => client.terminate());
     await once(client, 'open');
     const closed = once(client, 'close');
     const report = await lameduck.shutdown();
@@ -127,14 +125,14 @@ describe('chaos regressions', () => {
     });
     lameduck.attach(server);
     const port = await listen(server);
-    cleanup.push(() => {
+    cleanup(() => {
       lameduck.dispose();
       server.close();
     });
 
     const client = http2.connect(`http://127.0.0.1:${port}`);
     client.on('error', () => {});
-    cleanup.push(() => client.destroy());
+    cleanup(() => client.destroy());
     const outcome = (path: string) =>
       new Promise<{ rstCode: number | undefined }>((resolve) => {
         const stream = client.request({ ':path': path });

@@ -2,14 +2,19 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { createLameduck, type Lameduck, type LameduckOptions } from '@lameduck/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import {
+  cleanupAfterEach,
+  countdown,
+  deferred,
+  listen,
+  RawConnection,
+  request,
+  until,
+} from '@lameduck/testkit';
+import { describe, expect, it } from 'vitest';
 import { acceptQueueLength } from '../src/attached-servers.js';
-import { countdown, deferred, listen, RawConnection, request } from './helpers.js';
 
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
+const cleanup = cleanupAfterEach();
 
 interface Setup {
   lameduck: Lameduck;
@@ -24,7 +29,7 @@ async function setup(handler: http.RequestListener, options: LameduckOptions = {
   server.keepAliveTimeout = 60_000;
   lameduck.attach(server);
   const port = await listen(server);
-  cleanup.push(() => {
+  cleanup(() => {
     lameduck.dispose();
     server.closeAllConnections();
     server.close();
@@ -55,7 +60,7 @@ describe('HTTP/1 drain', () => {
     const held = heldHandler();
     const { lameduck, port } = await setup(held.handler);
     const agent = new http.Agent({ keepAlive: true });
-    cleanup.push(() => agent.destroy());
+    cleanup(() => agent.destroy());
     const responses = Array.from({ length: 20 }, (_, i) => request(agent, port, `/slow/${i}`));
     await held.arrivals(20);
     expect(lameduck.inFlight).toBe(20);
@@ -83,7 +88,7 @@ describe('HTTP/1 drain', () => {
   it('closes idle keep-alive sockets without waiting for keepAliveTimeout', async () => {
     const { lameduck, port } = await setup((_req, res) => res.end('ok'), { idleGrace: 0, timeout: 10_000 });
     const conns = await Promise.all(Array.from({ length: 200 }, () => RawConnection.open(port)));
-    cleanup.push(() => {
+    cleanup(() => {
       for (const c of conns) c.destroy();
     });
     for (const c of conns) c.get('/');
@@ -103,7 +108,7 @@ describe('HTTP/1 drain', () => {
     const { lameduck, port } = await setup((_req, res) => res.end('ok'), { idleGrace, timeout: 20_000 });
     const longIdle = await RawConnection.open(port);
     const recent = await RawConnection.open(port);
-    cleanup.push(
+    cleanup(
       () => recent.destroy(),
       () => longIdle.destroy(),
     );
@@ -130,7 +135,7 @@ describe('HTTP/1 drain', () => {
       timeout: 20_000,
     });
     const conn = await RawConnection.open(port);
-    cleanup.push(() => conn.destroy());
+    cleanup(() => conn.destroy());
     conn.get('/first');
     expect((await conn.response()).status).toBe(200);
 
@@ -152,7 +157,7 @@ describe('HTTP/1 drain', () => {
     const idleGrace = 100;
     const { lameduck, port } = await setup((_req, res) => res.end('ok'), { idleGrace, timeout: 20_000 });
     const conn = await RawConnection.open(port);
-    cleanup.push(() => conn.destroy());
+    cleanup(() => conn.destroy());
     conn.get('/first');
     expect((await conn.response()).status).toBe(200);
 
@@ -182,7 +187,7 @@ describe('HTTP/1 drain', () => {
       () =>
         new Promise<string>((resolve) => {
           const socket = net.connect(port, '127.0.0.1');
-          cleanup.push(() => socket.destroy());
+          cleanup(() => socket.destroy());
           let data = '';
           socket.on('connect', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
           socket.on('data', (chunk: Buffer) => {
@@ -213,7 +218,7 @@ describe('HTTP/1 drain', () => {
       lateRequests: 'serve',
     });
     const conn = await RawConnection.open(port);
-    cleanup.push(() => conn.destroy());
+    cleanup(() => conn.destroy());
     conn.get('/first');
     await conn.response();
     const report = lameduck.shutdown();
@@ -234,7 +239,7 @@ describe('HTTP/1 drain', () => {
     ] as const) {
       const { lameduck, port } = await setup((_req, res) => res.end('ok'), { idleGrace: 60_000, retryAfter });
       const conn = await RawConnection.open(port);
-      cleanup.push(() => conn.destroy());
+      cleanup(() => conn.destroy());
       conn.get('/');
       await conn.response();
       const report = lameduck.shutdown();
@@ -251,7 +256,7 @@ describe('HTTP/1 drain', () => {
     const held = heldHandler();
     const { lameduck, port } = await setup(held.handler);
     const conn = await RawConnection.open(port);
-    cleanup.push(() => conn.destroy());
+    cleanup(() => conn.destroy());
     conn.get('/inflight');
     await held.arrivals(1);
     const report = lameduck.shutdown();
@@ -283,12 +288,9 @@ describe('HTTP/1 drain', () => {
       { idleGrace: 0 },
     );
     const agent = new http.Agent({ keepAlive: true });
-    cleanup.push(() => agent.destroy());
+    cleanup(() => agent.destroy());
     const streams = Array.from({ length: 10 }, () => request(agent, port, '/stream'));
-    await new Promise<void>((resolve) => {
-      const check = () => (lameduck.inFlight === 10 ? resolve() : setImmediate(check));
-      check();
-    });
+    await until(() => lameduck.inFlight === 10);
     const report = lameduck.shutdown();
     await once(lameduck, 'drain');
     next.resolve();
@@ -308,7 +310,7 @@ describe('HTTP/1 drain', () => {
     const held = heldHandler();
     const { lameduck, port } = await setup(held.handler);
     const conn = await RawConnection.open(port);
-    cleanup.push(() => conn.destroy());
+    cleanup(() => conn.destroy());
     conn.send(
       'GET /p1 HTTP/1.1\r\nHost: x\r\n\r\nGET /p2 HTTP/1.1\r\nHost: x\r\n\r\nGET /p3 HTTP/1.1\r\nHost: x\r\n\r\n',
     );
@@ -326,11 +328,8 @@ describe('HTTP/1 drain', () => {
   it('closes connections that never sent a request once they are idle for idleGrace', async () => {
     const { lameduck, port } = await setup((_req, res) => res.end('ok'), { idleGrace: 0 });
     const silent = await RawConnection.open(port);
-    cleanup.push(() => silent.destroy());
-    await new Promise<void>((resolve) => {
-      const check = () => (lameduck.connections === 1 ? resolve() : setImmediate(check));
-      check();
-    });
+    cleanup(() => silent.destroy());
+    await until(() => lameduck.connections === 1);
     const report = await lameduck.shutdown();
     expect(await silent.outcome()).toBe('fin');
     expect(report.sockets.closedIdle).toBe(1);
@@ -343,20 +342,20 @@ describe('HTTP/1 drain', () => {
     );
     lameduck.attach(server);
     const port = await listen(server);
-    cleanup.push(() => {
+    cleanup(() => {
       lameduck.dispose();
       server.closeAllConnections();
       server.close();
     });
     const conn = await RawConnection.open(port);
-    cleanup.push(() => conn.destroy());
+    cleanup(() => conn.destroy());
     conn.get('/readyz');
     expect((await conn.response()).status).toBe(200);
 
     void lameduck.shutdown();
     // A new connection is still accepted during the delay, served, and told to close.
     const fresh = await RawConnection.open(port);
-    cleanup.push(() => fresh.destroy());
+    cleanup(() => fresh.destroy());
     fresh.get('/readyz');
     const ready = await fresh.response();
     expect(ready.status).toBe(503);
@@ -365,7 +364,7 @@ describe('HTTP/1 drain', () => {
     expect(await fresh.outcome()).toBe('fin');
 
     const again = await RawConnection.open(port);
-    cleanup.push(() => again.destroy());
+    cleanup(() => again.destroy());
     again.get('/livez');
     const live = await again.response();
     expect(live.status).toBe(200);
@@ -392,7 +391,7 @@ describe('HTTP/1 drain', () => {
     );
     lameduck = setupResult.lameduck;
     const agent = new http.Agent({ keepAlive: true });
-    cleanup.push(() => agent.destroy());
+    cleanup(() => agent.destroy());
     const stuck = request(agent, setupResult.port, '/stuck');
     const cooperative = request(agent, setupResult.port, '/cooperative');
     await arrived.done;

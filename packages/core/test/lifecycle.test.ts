@@ -8,17 +8,14 @@ import {
   LameduckError,
   type LameduckOptions,
 } from '@lameduck/core';
-import { afterEach, describe, expect, it } from 'vitest';
-import { listen, RawConnection } from './helpers.js';
+import { cleanupAfterEach, listen, RawConnection } from '@lameduck/testkit';
+import { describe, expect, it } from 'vitest';
 
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
+const cleanup = cleanupAfterEach();
 
 function lifecycle(options: LameduckOptions = {}): Lameduck {
   const lameduck = createLameduck({ signals: false, logger: false, ...options });
-  cleanup.push(() => lameduck.dispose());
+  cleanup(() => lameduck.dispose());
   return lameduck;
 }
 
@@ -183,13 +180,13 @@ describe('discovery and independence', () => {
     const server = http.createServer((_req, res) => res.end('ok'));
     server.keepAliveTimeout = 60_000;
     const port = await listen(server);
-    cleanup.push(() => {
+    cleanup(() => {
       server.closeAllConnections();
       server.close();
     });
     const silent = await RawConnection.open(port);
     const used = await RawConnection.open(port);
-    cleanup.push(() => {
+    cleanup(() => {
       silent.destroy();
       used.destroy();
     });
@@ -213,12 +210,12 @@ describe('discovery and independence', () => {
     });
     server.keepAliveTimeout = 60_000;
     const port = await listen(server);
-    cleanup.push(() => {
+    cleanup(() => {
       server.closeAllConnections();
       server.close();
     });
     const conn = await RawConnection.open(port);
-    cleanup.push(() => conn.destroy());
+    cleanup(() => conn.destroy());
     conn.get('/');
     await conn.response();
     const report = lameduck.shutdown();
@@ -240,7 +237,7 @@ describe('discovery and independence', () => {
     lameduck.attach(mine);
     const other = http.createServer((_req, res) => res.end('other'));
     await listen(other);
-    cleanup.push(() => other.close());
+    cleanup(() => other.close());
     const report = await lameduck.shutdown();
     expect(report.servers).toBe(1);
     expect(other.listening).toBe(true);
@@ -255,14 +252,14 @@ describe('discovery and independence', () => {
     b.attach(serverB);
     const portB = await listen(serverB);
     await listen(serverA);
-    cleanup.push(() => serverB.close());
+    cleanup(() => serverB.close());
     const report = await a.shutdown();
     expect(report.servers).toBe(1);
     expect(a.state).toBe('closed');
     expect(b.state).toBe('ready');
     expect(serverA.listening).toBe(false);
     const conn = await RawConnection.open(portB);
-    cleanup.push(() => conn.destroy());
+    cleanup(() => conn.destroy());
     conn.get('/');
     expect((await conn.response()).body).toBe('b');
   });
@@ -306,13 +303,13 @@ describe('discovery and independence', () => {
       }),
     );
     const port = await listen(untracked);
-    cleanup.push(() => {
+    cleanup(() => {
       untracked.closeAllConnections();
       untracked.close();
     });
     await lameduck.shutdown();
     const conn = await RawConnection.open(port);
-    cleanup.push(() => conn.destroy());
+    cleanup(() => conn.destroy());
     conn.get('/');
     const res = await conn.response();
     expect(res.status).toBe(503);
@@ -327,12 +324,12 @@ describe('discovery and independence', () => {
     );
     lameduck.attach(server);
     const port = await listen(server);
-    cleanup.push(() => {
+    cleanup(() => {
       server.closeAllConnections();
       server.close();
     });
     const conn = await RawConnection.open(port);
-    cleanup.push(() => conn.destroy());
+    cleanup(() => conn.destroy());
     conn.get('/readyz?probe=1');
     const ready = await conn.response();
     expect([ready.status, JSON.parse(ready.body)]).toEqual([200, { status: 'ready' }]);
@@ -346,7 +343,7 @@ describe('discovery and independence', () => {
     const [event] = await shutdown;
     expect(event).toEqual({ reason: 'probe-test' });
     const after = await RawConnection.open(port);
-    cleanup.push(() => after.destroy());
+    cleanup(() => after.destroy());
     after.get('/readyz');
     expect((await after.response()).status).toBe(503);
   });

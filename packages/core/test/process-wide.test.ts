@@ -1,8 +1,8 @@
 import dc from 'node:diagnostics_channel';
 import http from 'node:http';
 import { createLameduck } from '@lameduck/core';
+import { listen, RawConnection } from '@lameduck/testkit';
 import { describe, expect, it } from 'vitest';
-import { listen, RawConnection } from './helpers.js';
 
 describe('process-wide cost', () => {
   it('fifty lifecycles share one listener per signal and warn about nothing', () => {

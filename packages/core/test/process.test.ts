@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { ShutdownReport } from '@lameduck/core';
+import { type AgentResult, RawConnection, request } from '@lameduck/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type AgentResult, type Child, fixture, RawConnection, request, spawnFixture } from './helpers.js';
+import { type Child, fixture, spawnFixture } from './helpers.js';
 
 const children: Child[] = [];
 const cleanup: (() => void)[] = [];

@@ -4,18 +4,16 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import tls from 'node:tls';
 import { createLameduck, type Lameduck } from '@lameduck/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { cleanupAfterEach, deferred, listen, requireSelfSignedCert, until } from '@lameduck/testkit';
+import { describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { deferred, listen, tlsFixture } from './helpers.js';
 
-const cleanup: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
+const cleanup = cleanupAfterEach();
+const tlsFixture = requireSelfSignedCert();
 
 function lifecycle(options: Parameters<typeof createLameduck>[0] = {}): Lameduck {
   const lameduck = createLameduck({ signals: false, logger: false, ...options });
-  cleanup.push(() => lameduck.dispose());
+  cleanup(() => lameduck.dispose());
   return lameduck;
 }
 
@@ -32,12 +30,12 @@ describe('HTTPS', () => {
     server.keepAliveTimeout = 60_000;
     lameduck.attach(server);
     const port = await listen(server);
-    cleanup.push(() => {
+    cleanup(() => {
       server.closeAllConnections();
       server.close();
     });
     const agent = new https.Agent({ keepAlive: true, ca: tlsFixture.cert, maxSockets: 10 });
-    cleanup.push(() => agent.destroy());
+    cleanup(() => agent.destroy());
     const get = (path: string) =>
       new Promise<{ status?: number; body?: string; connection?: string; error?: string }>((resolve) => {
         https
@@ -54,7 +52,7 @@ describe('HTTPS', () => {
       });
     // One idle keep-alive TLS socket (its own agent, so the slow request cannot reuse it).
     const idleAgent = new https.Agent({ keepAlive: true, ca: tlsFixture.cert });
-    cleanup.push(() => idleAgent.destroy());
+    cleanup(() => idleAgent.destroy());
     const idle = await new Promise<string | undefined>((resolve) => {
       https.get(
         { host: '127.0.0.1', port, path: '/idle', agent: idleAgent, servername: 'localhost' },
@@ -83,17 +81,14 @@ describe('HTTPS', () => {
     const server = https.createServer(tlsFixture, (_req, res) => res.end('ok'));
     lameduck.attach(server);
     const port = await listen(server);
-    cleanup.push(() => {
+    cleanup(() => {
       server.closeAllConnections();
       server.close();
     });
     const socket = tls.connect({ host: '127.0.0.1', port, ca: tlsFixture.cert, servername: 'localhost' });
-    cleanup.push(() => socket.destroy());
+    cleanup(() => socket.destroy());
     await once(socket, 'secureConnect');
-    await new Promise<void>((resolve) => {
-      const check = () => (lameduck.connections === 1 ? resolve() : setImmediate(check));
-      check();
-    });
+    await until(() => lameduck.connections === 1);
     const closed = once(socket, 'close');
     const report = await lameduck.shutdown();
     await closed;
@@ -117,10 +112,10 @@ describe('HTTP/2', () => {
       const server = secure ? http2.createSecureServer(tlsFixture, handler) : http2.createServer(handler);
       lameduck.attach(server);
       const port = await listen(server);
-      cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
+      cleanup(() => new Promise<void>((r) => server.close(() => r())));
       const origin = `${secure ? 'https' : 'http'}://127.0.0.1:${port}`;
       const client = http2.connect(origin, secure ? { ca: tlsFixture.cert, servername: 'localhost' } : {});
-      cleanup.push(() => client.destroy());
+      cleanup(() => client.destroy());
       client.on('error', () => {});
       const goaway = once(client, 'goaway');
 
@@ -159,7 +154,7 @@ describe('HTTP/2', () => {
       expect(final.sockets).toMatchObject({ closedAfterResponse: 1, forced: 0 });
       // And a new connection is refused outright.
       const fresh = http2.connect(origin, secure ? { ca: tlsFixture.cert, servername: 'localhost' } : {});
-      cleanup.push(() => fresh.destroy());
+      cleanup(() => fresh.destroy());
       const [err] = (await once(fresh, 'error')) as [NodeJS.ErrnoException];
       expect(err.code).toBe('ECONNREFUSED');
     });
@@ -177,9 +172,9 @@ describe('HTTP/2', () => {
     });
     lameduck.attach(server);
     const port = await listen(server);
-    cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
+    cleanup(() => new Promise<void>((r) => server.close(() => r())));
     const agent = new https.Agent({ keepAlive: true, ca: tlsFixture.cert, maxSockets: 1 });
-    cleanup.push(() => agent.destroy());
+    cleanup(() => agent.destroy());
     const get = (path: string) =>
       new Promise<{ status?: number; body: string; connection?: string }>((resolve, reject) => {
         https
@@ -213,16 +208,13 @@ describe('HTTP/2', () => {
     });
     lameduck.attach(server);
     const port = await listen(server);
-    cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
+    cleanup(() => new Promise<void>((r) => server.close(() => r())));
     const client = http2.connect(`http://127.0.0.1:${port}`);
     client.on('error', () => {});
-    cleanup.push(() => client.destroy());
+    cleanup(() => client.destroy());
     const stream = client.request({ ':path': '/stuck' });
     stream.on('error', () => {});
-    await new Promise<void>((resolve) => {
-      const check = () => (lameduck.inFlight === 1 ? resolve() : setImmediate(check));
-      check();
-    });
+    await until(() => lameduck.inFlight === 1);
     const report = await lameduck.shutdown();
     expect(report.deadlineReached).toBe(true);
     expect(report.requests.aborted).toBe(1);
@@ -237,7 +229,7 @@ describe('upgraded sockets', () => {
     lameduck.attach(server);
     const wss = new WebSocketServer({ server });
     const port = await listen(server);
-    cleanup.push(() => {
+    cleanup(() => {
       for (const c of wss.clients) c.terminate();
       wss.close();
       server.closeAllConnections();
@@ -245,7 +237,7 @@ describe('upgraded sockets', () => {
     });
     const client = new WebSocket(`ws://127.0.0.1:${port}`);
     client.on('error', () => {});
-    cleanup.push(() => client.terminate());
+    cleanup(() => client.terminate());
     await once(client, 'open');
     return { server, wss, client, port };
   }
@@ -295,7 +287,7 @@ describe('upgraded sockets', () => {
     const server = http.createServer((req, res) => res.end(`plain ${req.headers.upgrade}`));
     lameduck.attach(server);
     const port = await listen(server);
-    cleanup.push(() => {
+    cleanup(() => {
       server.closeAllConnections();
       server.close();
     });

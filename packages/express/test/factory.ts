@@ -1,9 +1,10 @@
 import http from 'node:http';
 import https from 'node:https';
-import { type ConformanceFactory, closeServer, listen, urlOf } from '@lameduck/conformance';
+import type { ConformanceFactory } from '@lameduck/conformance';
+import { closeServer, listen, urlOf } from '@lameduck/testkit';
 import express5 from 'express';
 import express4 from 'express4';
-import { graceful } from '../src/index.js';
+import { type GracefulOptions, graceful } from '../src/index.js';
 
 type Express = typeof express5;
 
@@ -11,8 +12,11 @@ function expressFactory(express: Express, name: string, exportName: string): Con
   return {
     name,
     module: { url: import.meta.url, exportName },
-    async start({ mode, options, handlers, tls }) {
-      const lifecycle = graceful({ ...options, readinessPath: '/readyz', livenessPath: '/livez' });
+    async start({ mode, options, health, handlers, tls }) {
+      const lifecycle = graceful({
+        ...options,
+        ...(health ?? { readinessPath: '/readyz', livenessPath: '/livez' }),
+      });
       const { lameduck } = lifecycle;
       const app = express();
       app.use(lifecycle);
@@ -37,7 +41,7 @@ function expressFactory(express: Express, name: string, exportName: string): Con
       } else {
         server = tls ? https.createServer(tls, app) : http.createServer(app);
         lameduck.attach(server);
-        await listen(server, tls !== undefined);
+        await listen(server);
       }
       return {
         url: await urlOf(server, tls !== undefined),
@@ -47,6 +51,9 @@ function expressFactory(express: Express, name: string, exportName: string): Con
           lameduck.dispose();
         },
       };
+    },
+    async buildAdapter(options) {
+      return graceful(options as GracefulOptions).lameduck;
     },
   };
 }

@@ -1,7 +1,8 @@
 import type { Server } from 'node:http';
-import { type ConformanceFactory, closeServer, urlOf } from '@lameduck/conformance';
+import type { ConformanceFactory } from '@lameduck/conformance';
+import { closeServer, urlOf } from '@lameduck/testkit';
 import Fastify, { type FastifyHttpOptions } from 'fastify';
-import { gracefulPlugin } from '../src/index.js';
+import { type GracefulPluginOptions, gracefulPlugin } from '../src/index.js';
 
 /**
  * Fastify with its defaults (`return503OnClosing` and `forceCloseConnections` left alone), as the
@@ -10,10 +11,13 @@ import { gracefulPlugin } from '../src/index.js';
 export const fastifyFactory: ConformanceFactory = {
   name: 'fastify 5',
   module: { url: import.meta.url, exportName: 'fastifyFactory' },
-  async start({ mode, options, handlers, tls }) {
+  async start({ mode, options, health, handlers, tls }) {
     // Typed as the plain http flavour: the https one differs only in its server type.
     const fastify = Fastify((tls ? { https: tls } : {}) as FastifyHttpOptions<Server>);
-    await fastify.register(gracefulPlugin, { ...options, readinessPath: '/readyz', livenessPath: '/livez' });
+    await fastify.register(gracefulPlugin, {
+      ...options,
+      ...(health ?? { readinessPath: '/readyz', livenessPath: '/livez' }),
+    });
     fastify.get('/fast', async () => handlers.fast());
     fastify.get('/slow', async (request) => handlers.slow(fastify.lameduck.signalFor(request.raw)));
     fastify.get('/stream', async (_request, reply) => reply.type('text/plain').send(handlers.stream()));
@@ -30,5 +34,10 @@ export const fastifyFactory: ConformanceFactory = {
         fastify.lameduck.dispose();
       },
     };
+  },
+  async buildAdapter(options) {
+    const fastify = Fastify();
+    await fastify.register(gracefulPlugin, options as GracefulPluginOptions);
+    return fastify.lameduck;
   },
 };

@@ -1,45 +1,37 @@
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { closeServer, fetchOnce, RawConnection, spawnApp, urlOf } from '@lameduck/conformance';
+import { spawnApp } from '@lameduck/conformance';
 import { createLameduck, type Lameduck, type LameduckOptions } from '@lameduck/core';
+import { cleanupAfterEach, closeServer, deferred, fetchOnce, RawConnection, urlOf } from '@lameduck/testkit';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { gracefulPlugin } from '../src/index.js';
 import { fastifyFactory } from './factory.js';
 
 const quiet: LameduckOptions = { signals: false, exit: false, logger: false };
 
 describe('@lameduck/fastify', () => {
-  const cleanups: (() => unknown)[] = [];
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  const cleanup = cleanupAfterEach();
 
   /** A Fastify app whose close hooks and slow route record the order of events. */
   async function start(serverOptions: FastifyServerOptions = {}, options: LameduckOptions = {}) {
     const order: string[] = [];
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let enter!: () => void;
-    const entered = new Promise<void>((resolve) => {
-      enter = resolve;
-    });
+    const released = deferred();
+    const entered = deferred();
     const fastify = Fastify(serverOptions);
     await fastify.register(gracefulPlugin, { ...quiet, ...options });
     fastify.addHook('preClose', async () => void order.push('preClose'));
     fastify.addHook('onClose', async () => void order.push('onClose'));
     fastify.get('/slow', async () => {
-      enter();
-      await released;
+      entered.resolve();
+      await released.promise;
       order.push('handler done');
       return 'slow';
     });
     fastify.get('/fast', async () => 'fast');
     await fastify.listen({ port: 0, host: '127.0.0.1' });
-    cleanups.push(async () => {
-      release();
+    cleanup(async () => {
+      released.resolve();
       await closeServer(fastify.server);
       await fastify.close();
       fastify.lameduck.dispose();
@@ -47,10 +39,10 @@ describe('@lameduck/fastify', () => {
     const url = await urlOf(fastify.server);
     const connect = async () => {
       const conn = await RawConnection.open(url);
-      cleanups.push(() => conn.destroy());
+      cleanup(() => conn.destroy());
       return conn;
     };
-    return { fastify, order, release, entered, connect };
+    return { fastify, order, release: released.resolve, entered: entered.promise, connect };
   }
 
   it('closes cleanly when its lifecycle was disposed first (a test cleanup order)', async () => {
@@ -136,16 +128,13 @@ describe('@lameduck/fastify', () => {
     await fastify.register(gracefulPlugin, { ...quiet, drainDelay: 50 });
     fastify.get('/fast', async () => 'fast');
     await fastify.listen({ port: 0, host: '127.0.0.1' });
-    let letDrain!: () => void;
-    const held = new Promise<void>((resolve) => {
-      letDrain = resolve;
-    });
-    cleanups.push(async () => {
-      letDrain();
+    const held = deferred();
+    cleanup(async () => {
+      held.resolve();
       await closeServer(fastify.server);
       fastify.lameduck.dispose();
     });
-    fastify.lameduck.onShutdown('hold', () => held, { phase: 'beforeDrain', timeout: 60_000 });
+    fastify.lameduck.onShutdown('hold', () => held.promise, { phase: 'beforeDrain', timeout: 60_000 });
     const started = once(fastify.lameduck, 'shutdown');
     const closed = fastify.close();
     await started;
@@ -153,7 +142,7 @@ describe('@lameduck/fastify', () => {
     expect(res).toMatchObject({ status: 200, body: 'fast' });
     expect(res.headers.connection).toBe('close');
     expect(order).toEqual([]);
-    letDrain();
+    held.resolve();
     await closed;
     expect(order).toEqual(['preClose registered first']);
   });
@@ -196,7 +185,7 @@ describe('@lameduck/fastify', () => {
 
   it('shares one lifecycle across two instances', async () => {
     const lameduck = createLameduck(quiet);
-    cleanups.push(() => lameduck.dispose());
+    cleanup(() => lameduck.dispose());
     const instances: FastifyInstance[] = [];
     for (let i = 0; i < 2; i++) {
       const fastify = Fastify();
@@ -221,26 +210,17 @@ describe('@lameduck/fastify', () => {
     expect(lines.map((l) => l.msg)).toContain('shutdown complete');
   });
 
-  it('rejects bad options at registration', async () => {
-    const fastify = Fastify();
-    await expect(
-      fastify.register(gracefulPlugin, { ...quiet, readinessPath: 'ready' }),
-    ).rejects.toMatchObject({
-      code: 'LAMEDUCK_ERR_OPTIONS_INVALID',
-    });
-  });
-
   it('runs the app onClose hook before the process exits on SIGTERM', async () => {
     const child = spawnApp(fastifyFactory);
-    cleanups.push(() => child.kill());
+    cleanup(() => child.kill());
     const port = await child.line('listening ');
     const conn = await RawConnection.open(`http://127.0.0.1:${port}`);
-    cleanups.push(() => conn.destroy());
+    cleanup(() => conn.destroy());
     conn.get('/slow');
     await child.line('slow started');
     child.process.kill('SIGTERM');
     await child.line('state draining');
-    child.process.stdin.write('release\n');
+    child.release();
     expect((await conn.response()).status).toBe(200);
     expect(await child.exited).toEqual({ code: 0, signal: null });
     const out = child.stdout();

@@ -1,16 +1,20 @@
 import http from 'node:http';
 import https from 'node:https';
-import { type ConformanceFactory, closeServer, listen, urlOf } from '@lameduck/conformance';
+import type { ConformanceFactory } from '@lameduck/conformance';
+import { closeServer, listen, urlOf } from '@lameduck/testkit';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
-import { graceful } from '../src/index.js';
+import { type GracefulOptions, graceful } from '../src/index.js';
 
 function koaFactory(Koa: typeof Koa3, name: string, exportName: string): ConformanceFactory {
   return {
     name,
     module: { url: import.meta.url, exportName },
-    async start({ mode, options, handlers, tls }) {
-      const lifecycle = graceful({ ...options, readinessPath: '/readyz', livenessPath: '/livez' });
+    async start({ mode, options, health, handlers, tls }) {
+      const lifecycle = graceful({
+        ...options,
+        ...(health ?? { readinessPath: '/readyz', livenessPath: '/livez' }),
+      });
       const { lameduck } = lifecycle;
       const app = new Koa();
       app.silent = true;
@@ -30,7 +34,7 @@ function koaFactory(Koa: typeof Koa3, name: string, exportName: string): Conform
       } else {
         server = tls ? https.createServer(tls, app.callback()) : http.createServer(app.callback());
         lameduck.attach(server);
-        await listen(server, tls !== undefined);
+        await listen(server);
       }
       return {
         url: await urlOf(server, tls !== undefined),
@@ -40,6 +44,9 @@ function koaFactory(Koa: typeof Koa3, name: string, exportName: string): Conform
           lameduck.dispose();
         },
       };
+    },
+    async buildAdapter(options) {
+      return graceful(options as GracefulOptions).lameduck;
     },
   };
 }
