@@ -22,7 +22,6 @@ import { timelineSvg } from './demo/timeline.js';
 
 const out = new Output();
 const ctx = { out, children: new Children() };
-const started = performance.now();
 
 out.line(
   'lameduck demo: the same deploy traffic against the naive way and lameduck, for a shutdown and a restart.',
@@ -48,7 +47,13 @@ function report(r: RunResult): void {
   out.from('result', `slow requests in flight: ${r.slow.ok}/${r.slowCount} answered 200`);
   out.from('result', `busy clients from then on: ${tallyText(r.busy)}`);
   for (const p of r.problems) out.from('result', `problem: ${p}`);
-  out.from('result', r.lost === 0 ? 'lost: none' : `lost: ${r.lost} requests`);
+  const parts = [
+    r.kind === 'restart' && r.busy.refused > 0 ? `${r.busy.refused} refused` : '',
+    r.busy.reset > 0 ? `${r.busy.reset} reset` : '',
+    r.busy.other > 0 ? `${r.busy.other} other` : '',
+    r.slow.ok < r.slowCount ? `${r.slowCount - r.slow.ok} slow` : '',
+  ].filter(Boolean);
+  out.from('result', r.lost === 0 ? 'lost: none' : `lost: ${r.lost} requests (${parts.join(', ')})`);
 }
 
 // The lameduck server and the keeper boot while the naive server waits out its keep-alive timeout (an
@@ -115,7 +120,7 @@ const shown = path.relative(process.cwd(), svgFile);
 out.line(`\n  timeline: ${shown.startsWith('..') || path.isAbsolute(shown) ? svgFile : shown}`);
 out.line(
   ok
-    ? `  lameduck lost nothing in either run; the demo took ${Math.round((performance.now() - started) / 1_000)} s.`
+    ? `  lameduck lost nothing in either run; the demo took ${Math.round(performance.now() / 1_000)} s.`
     : '  lameduck lost requests or a run went wrong (see above): exit code 1.',
 );
 process.exitCode = ok ? 0 : 1;

@@ -77,8 +77,8 @@ export class Output {
         : ` · in flight ${s.inFlight} · sockets open ${s.socketsOpen} · answered ${s.served}`);
     // A line wider than the terminal wraps, and \r would then rewrite only its last row: the phase's
     // name gives way first.
-    const room = (this.#out.columns ?? 80) - 1 - '  ▸ '.length - stats.length;
+    const room = (this.#out.columns || 80) - 1 - '  ▸ '.length - stats.length;
     const name = p.name.length <= room ? p.name : `${p.name.slice(0, Math.max(0, room - 1))}…`;
-    return `  ▸ ${name}${stats}`.slice(0, (this.#out.columns ?? 80) - 1);
+    return `  ▸ ${name}${stats}`.slice(0, (this.#out.columns || 80) - 1);
   }
 }

@@ -6,7 +6,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { Load, type LoadOptions, type Sample, type Tally } from './load.js';
 import type { Output } from './output.js';
-import { type Children, demoFile, freePort, keeperCommand, type Proc, sleep, tsNode } from './processes.js';
+import {
+  atMost,
+  type Children,
+  demoFile,
+  freePort,
+  keeperCommand,
+  type Proc,
+  sleep,
+  tsNode,
+} from './processes.js';
 
 export type Method = 'naive' | 'lameduck';
 
@@ -144,7 +153,7 @@ async function loadUpToTheEvent(ctx: RunContext, l: Load, server: Proc): Promise
   await sleep(STEADY_MS);
   l.count();
   l.startSlow();
-  await Promise.race([server.waitFor(SLOW_STARTED, SLOW), sleep(10_000)]);
+  await atMost(10_000, server.waitFor(SLOW_STARTED, SLOW));
 }
 
 /**
@@ -164,7 +173,7 @@ export async function shutdownRun(
   await loadUpToTheEvent(ctx, l, server.proc);
   const at = (t: number) => t - l.startedAt;
   const sigterm = performance.now();
-  ctx.out.phase('SIGTERM: the server shuts down', () => l);
+  ctx.out.phase('SIGTERM: shutting down', () => l);
   ctx.out.from(
     'demo',
     `SIGTERM with ${SLOW} slow requests in flight, 5 idle sockets, 20 busy keep-alive clients`,
@@ -175,7 +184,7 @@ export async function shutdownRun(
   const exitedAt = performance.now();
   ctx.out.from('demo', `the server ended (${describeExit(exit)})`);
   // The clients stop at their first refused connection; the bound covers a server that never refuses.
-  await Promise.race([l.busyDone(), sleep(3_000)]);
+  await atMost(3_000, l.busyDone());
   const loadEnd = at(performance.now());
   await l.stop();
   ctx.out.endPhase();
@@ -210,12 +219,12 @@ export async function naiveRestartRun(ctx: RunContext): Promise<RunResult> {
   await loadUpToTheEvent(ctx, l, first.proc);
   const at = (t: number) => t - l.startedAt;
   const stop = performance.now();
-  ctx.out.phase('stop: SIGTERM, wait for the old process to exit', () => l);
+  ctx.out.phase('stopping the old process', () => l);
   first.proc.signal('SIGTERM');
   const exit = await first.proc.exited;
   const exitedAt = performance.now();
   ctx.out.from('demo', `the old process ended (${describeExit(exit)})`);
-  ctx.out.phase('start: the new process boots', () => l);
+  ctx.out.phase('starting the new process', () => l);
   const second = naiveServer(ctx, port);
   show(ctx, 'server', second.proc);
   await second.serving;
@@ -250,26 +259,26 @@ export async function naiveRestartRun(ctx: RunContext): Promise<RunResult> {
 /** lameduck's restart: the keeper holds the socket; SIGHUP starts a new worker, then drains the old one. */
 export async function keeperRestartRun(ctx: RunContext, keeper: Server): Promise<RunResult> {
   try {
-    ctx.out.phase('starting the keeper and its first worker');
+    ctx.out.phase('starting the keeper');
     show(ctx, 'worker', keeper.proc);
     const port = await keeper.serving;
     const l = Load.start(loadOptions(port, 'retry'));
     await loadUpToTheEvent(ctx, l, keeper.proc);
     const at = (t: number) => t - l.startedAt;
     const hup = performance.now();
-    ctx.out.phase('reload: the new worker boots, the old one serves', () => l);
+    ctx.out.phase('reload: the new worker boots', () => l);
     ctx.out.from('demo', 'SIGHUP to the keeper (what `lameduck reload` sends)');
     keeper.proc.signal('SIGHUP');
     const outcome = await keeper.proc.waitFor(/"msg":"(reload done|reload rolled back[^"]*)"/);
     const doneAt = performance.now();
-    ctx.out.phase('the new worker serves, the old one drains', () => l);
+    ctx.out.phase('the old worker drains', () => l);
     await keeper.proc.waitFor(/"msg":"generation drained"/);
     const drainedAt = performance.now();
     ctx.out.phase('the new worker serves', () => l);
     await sleep(AFTER_MS);
     const loadEnd = at(performance.now());
     await l.stop();
-    ctx.out.phase('SIGTERM to the keeper (the load has stopped)');
+    ctx.out.phase('load stopped; stopping the keeper');
     keeper.proc.signal('SIGTERM');
     const exit = await keeper.proc.exited;
     ctx.out.endPhase();
