@@ -2,6 +2,7 @@
 // runs itself, with their output read line by line.
 import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root: children resolve `tsx` and the workspace packages from here. */
@@ -22,13 +23,17 @@ export const keeperCommand = [
 /** A file of the demo or of the examples, by its path relative to examples/demo/. */
 export const demoFile = (relative: string) => fileURLToPath(new URL(relative, import.meta.url));
 
+const BOUND_MS = 60_000;
+
 export interface Proc {
   readonly child: ChildProcess;
   /**
    * Resolves with the match of the `count`-th stdout or stderr line that matches `pattern` (lines already
-   * printed count); rejects if the process exits first.
+   * printed count); rejects if the process exits first, or after a minute.
    */
   waitFor(pattern: RegExp, count?: number): Promise<RegExpExecArray>;
+  /** Resolves once the process exited; one that is still running after a minute is killed (SIGKILL). */
+  ended(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Passes every line to `show`: those printed so far at once, then each as it comes. */
   show(show: (line: string) => void): void;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -104,12 +109,32 @@ export class Children {
           const m = pattern.exec(line);
           if (m !== null && --left === 0) return Promise.resolve(m);
         }
+        const name = path.basename(command.at(-1) ?? '');
         return new Promise((resolve, reject) => {
-          waiters.push({ pattern, left, resolve });
-          void exited.then(({ code, signal }) =>
-            reject(new Error(`${command.at(-1)} exited (${code ?? signal}) before printing ${pattern}`)),
+          // A safety net, far beyond what any step takes on a loaded machine: the demo never hangs.
+          const timer = setTimeout(
+            () => reject(new Error(`${name} printed no ${pattern} in a minute`)),
+            BOUND_MS,
           );
+          waiters.push({
+            pattern,
+            left,
+            resolve: (m) => {
+              clearTimeout(timer);
+              resolve(m);
+            },
+          });
+          void exited.then(({ code, signal }) => {
+            clearTimeout(timer);
+            reject(new Error(`${name} exited (${code ?? signal}) before printing ${pattern}`));
+          });
         });
+      },
+      async ended() {
+        const timer = setTimeout(() => child.kill('SIGKILL'), BOUND_MS);
+        const exit = await exited;
+        clearTimeout(timer);
+        return exit;
       },
       show(show) {
         for (const line of seen) show(line);

@@ -68,16 +68,28 @@ const loadOptions = (port: number, onRefused: LoadOptions['onRefused']): LoadOpt
 const LISTENING = /^listening on http:\/\/[\d.]+:(\d+) \(pid (\d+)/;
 const SLOW_STARTED = /^slow request started$/;
 
+function serving(proc: Proc, port: Promise<number>, cleanup = () => {}): Server {
+  // Awaited later (a server started ahead of its run): its failure is reported then, not as unhandled.
+  port.catch(() => {});
+  return { proc, serving: port, cleanup };
+}
+
 /** The naive server: plain node, no TypeScript loader. */
 export function naiveServer(ctx: RunContext, port = 0): Server {
   const proc = ctx.children.start([process.execPath, demoFile('./naive-server.mjs')], { PORT: String(port) });
-  return { proc, serving: proc.waitFor(LISTENING).then((m) => Number(m[1])), cleanup: () => {} };
+  return serving(
+    proc,
+    proc.waitFor(LISTENING).then((m) => Number(m[1])),
+  );
 }
 
 /** The example app with lameduck, on its own. */
 export function lameduckServer(ctx: RunContext): Server {
   const proc = ctx.children.start([...tsNode, demoFile('./lameduck-server.ts')], { PORT: '0' });
-  return { proc, serving: proc.waitFor(LISTENING).then((m) => Number(m[1])), cleanup: () => {} };
+  return serving(
+    proc,
+    proc.waitFor(LISTENING).then((m) => Number(m[1])),
+  );
 }
 
 /** The keeper (`lameduck run`) on a free port, running the same app as its worker. */
@@ -98,11 +110,11 @@ export async function keeper(ctx: RunContext): Promise<Server> {
     ],
     {},
   );
-  return {
+  return serving(
     proc,
-    serving: proc.waitFor(/"msg":"generation serving"/).then(() => port),
-    cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
-  };
+    proc.waitFor(/"msg":"generation serving"/).then(() => port),
+    () => fs.rmSync(dir, { recursive: true, force: true }),
+  );
 }
 
 /** Shows a process's lines: the keeper's JSON log compactly, everything else as it is. */
@@ -180,7 +192,7 @@ export async function shutdownRun(
   );
   server.proc.signal('SIGTERM');
   meanwhile();
-  const exit = await server.proc.exited;
+  const exit = await server.proc.ended();
   const exitedAt = performance.now();
   ctx.out.from('demo', `the server ended (${describeExit(exit)})`);
   // The clients stop at their first refused connection; the bound covers a server that never refuses.
@@ -221,7 +233,7 @@ export async function naiveRestartRun(ctx: RunContext): Promise<RunResult> {
   const stop = performance.now();
   ctx.out.phase('stopping the old process', () => l);
   first.proc.signal('SIGTERM');
-  const exit = await first.proc.exited;
+  const exit = await first.proc.ended();
   const exitedAt = performance.now();
   ctx.out.from('demo', `the old process ended (${describeExit(exit)})`);
   ctx.out.phase('starting the new process', () => l);
@@ -235,7 +247,7 @@ export async function naiveRestartRun(ctx: RunContext): Promise<RunResult> {
   await l.stop();
   ctx.out.endPhase();
   second.proc.signal('SIGTERM');
-  await second.proc.exited;
+  await second.proc.ended();
   return {
     kind: 'restart',
     method: 'naive',
@@ -280,7 +292,7 @@ export async function keeperRestartRun(ctx: RunContext, keeper: Server): Promise
     await l.stop();
     ctx.out.phase('load stopped; stopping the keeper');
     keeper.proc.signal('SIGTERM');
-    const exit = await keeper.proc.exited;
+    const exit = await keeper.proc.ended();
     ctx.out.endPhase();
     const problems: string[] = [];
     if (outcome[1] !== 'reload done') problems.push(`the keeper logged "${outcome[1]}"`);
