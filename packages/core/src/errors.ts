@@ -52,6 +52,8 @@ export const ErrorCodes = {
   RESTART_CHILD_EXITED: 'LAMEDUCK_ERR_RESTART_CHILD_EXITED',
   /** The new process did not report ready within the ready timeout. */
   RESTART_READY_TIMEOUT: 'LAMEDUCK_ERR_RESTART_READY_TIMEOUT',
+  /** The new process speaks another version of the control protocol (another release of the package). */
+  RESTART_PROTOCOL_MISMATCH: 'LAMEDUCK_ERR_RESTART_PROTOCOL_MISMATCH',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -98,13 +98,22 @@ function versionOf(message: Record<string, unknown>): number | null {
 }
 
 /**
- * What one side of the channel says when the other speaks version `theirs`: both versions, and which
- * package to align (`peer` names the other side: "the keeper", "worker 1234", ...).
+ * What one side of the channel says when the other speaks version `theirs`: both versions, and what to
+ * do (`peer` names the other side: "The keeper", "The worker (pid 1234)", ...).
  */
-export function incompatibleMessage(peer: string, theirs: number | null, self: string): string {
+export function incompatibleMessage(
+  role: ControlRole,
+  peer: string,
+  theirs: number | null,
+  self: string,
+): string {
   const them =
     theirs === null ? 'a control protocol without a version' : `control protocol version ${theirs}`;
-  return `${peer} speaks ${them}, but ${self} speaks version ${CONTROL_PROTOCOL_VERSION}: install @lameduck/keeper and @lameduck/core at the same version.`;
+  const advice =
+    role === 'keeper'
+      ? 'install @lameduck/keeper and @lameduck/core at the same version.'
+      : 'a self-upgrade cannot cross this change; restart the service once to move to the new release.';
+  return `${peer} speaks ${them}, but ${self} speaks version ${CONTROL_PROTOCOL_VERSION}: ${advice}`;
 }
 
 /**
@@ -173,7 +182,7 @@ export class ControlClient extends EventEmitter<{
       pid: process.pid,
       theirs,
       ours: CONTROL_PROTOCOL_VERSION,
-      message: incompatibleMessage(parent, theirs, `this process (pid ${process.pid})`),
+      message: incompatibleMessage(this.role, parent, theirs, `this process (pid ${process.pid})`),
     };
     this.emit('incompatible', this.incompatible);
   }
@@ -311,6 +320,7 @@ export function spawnChild(options: SpawnChildOptions): ChildChannel {
           theirs: sorted.theirs,
           ours: CONTROL_PROTOCOL_VERSION,
           message: incompatibleMessage(
+            options.role,
             `${options.role === 'keeper' ? 'The worker' : 'The new process'} (pid ${pid})`,
             sorted.theirs,
             self,

@@ -177,6 +177,17 @@ export async function restart(handover: Handover, options: RestartOptions = {}):
         child.once('exit', onExit);
         child.once('error', onError);
         channel.on((message) => {
+          if (message.type === 'incompatible' && readyMs === 0) {
+            // It would never be ready in a way this process understands: say why now, not at the timeout.
+            cleanup();
+            reject(
+              restartError(
+                ErrorCodes.RESTART_PROTOCOL_MISMATCH,
+                `${message.message} This process keeps serving.`,
+              ),
+            );
+            return;
+          }
           if (message.type !== 'ready' || readyMs > 0) return;
           readyMs = Math.max(1, Math.round(performance.now() - started));
           clearTimeout(timer);
@@ -261,7 +272,13 @@ export function bindRestartSignal(handover: Handover, options: BindRestartOption
   const log = loggerOf(options);
   const off = onProcessSignal(signal, () => {
     restart(handover, options).catch((error: Error & { code?: string }) => {
-      if (error.code !== ErrorCodes.RESTART_CHILD_EXITED && error.code !== ErrorCodes.RESTART_READY_TIMEOUT)
+      // Rolled back: already logged with the reason by restart().
+      const rolledBack = [
+        ErrorCodes.RESTART_CHILD_EXITED,
+        ErrorCodes.RESTART_READY_TIMEOUT,
+        ErrorCodes.RESTART_PROTOCOL_MISMATCH,
+      ] as string[];
+      if (error.code === undefined || !rolledBack.includes(error.code))
         log.warn({ signal, code: error.code }, `restart refused: ${error.message}`);
     });
   });

@@ -1,9 +1,11 @@
 import fs from 'node:fs';
+import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createLameduck } from '../../src/index.js';
 import { type ChildEvent, CONTROL_PROTOCOL_VERSION, spawnChild } from '../../src/restart/control.js';
-import { nodeArgs, tmpDir } from './helpers.js';
+import { get, nodeArgs, tmpDir } from './helpers.js';
 
 const peer = path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures/control-peer.ts');
 
@@ -119,5 +121,34 @@ s.on('data', (c) => { got += c; if (got.split('\\n').length > 2) { require('node
       { v: CONTROL_PROTOCOL_VERSION, type: 'unsupported', got: 3 },
       { v: CONTROL_PROTOCOL_VERSION, type: 'unsupported', got: null },
     ]);
+  });
+
+  it('restart() rolls back at once when the new process speaks another version, naming both', async () => {
+    const lameduck = createLameduck({ signals: false, logger: false });
+    const server = http.createServer((_req, res) => res.end('old\n'));
+    const address = await lameduck.listen(server, { port: 0, host: '127.0.0.1' }, { autoReady: false });
+    const port = (address as { port: number }).port;
+    // The new release: its ready report is of version 2. The ready timeout is a safety net only.
+    const script = `
+const net = require('node:net');
+const s = new net.Socket({ fd: Number(process.env.LAMEDUCK_CONTROL_FD), readable: true, writable: true });
+s.write(JSON.stringify({ v: 2, type: 'ready', pid: process.pid }) + '\\n');
+`;
+    const failed = lameduck.restart({
+      command: [process.execPath, '-e', script],
+      readyTimeout: 100_000,
+      exit: false,
+      logger: false,
+    });
+    await expect(failed).rejects.toMatchObject({ code: 'LAMEDUCK_ERR_RESTART_PROTOCOL_MISMATCH' });
+    await expect(failed).rejects.toThrow(
+      new RegExp(
+        `^The new process \\(pid \\d+\\) speaks control protocol version 2, but this process \\(pid ${process.pid}\\) speaks version ${CONTROL_PROTOCOL_VERSION}: a self-upgrade cannot cross this change; restart the service once to move to the new release\\. This process keeps serving\\.$`,
+      ),
+    );
+    // This process still serves.
+    expect(await get(port)).toMatchObject({ status: 200, body: 'old\n' });
+    await lameduck.shutdown('test');
+    lameduck.dispose();
   });
 });
