@@ -1,8 +1,8 @@
 import { once } from 'node:events';
-import type { Lameduck, LameduckOptions } from '@lameduck/core';
+import { createLameduck, type Lameduck, type LameduckOptions } from '@lameduck/core';
 import { cleanupAfterEach, deferred, fetchOnce, RawConnection, selfSignedCert } from '@lameduck/testkit';
 import { describe, expect, it } from 'vitest';
-import { spawnApp } from './child.js';
+import { spawnAppWithSlowRequest } from './child.js';
 import { Controls, streamChunks } from './handlers.js';
 import { describeAdapterOptions } from './options.js';
 import type { ConformanceFactory, StartedServer, StartOptions } from './types.js';
@@ -136,7 +136,7 @@ export function runConformance(factory: ConformanceFactory): void {
       expect(res.headers.connection).toBe('close');
       expect(controls.fastCalls).toBe(2);
       expect(await conn.outcome()).toBe('fin');
-      expect((await report).requests.completed).toBe(1);
+      expect((await report).requests).toMatchObject({ completed: 1, rejected: 0 });
     });
 
     it('completes a streaming response untruncated', async () => {
@@ -219,14 +219,17 @@ export function runConformance(factory: ConformanceFactory): void {
     });
 
     it('fails readiness the moment the shutdown starts; liveness holds', async () => {
-      const { server, lameduck } = await start({ drainDelay: 800 });
+      const { server, lameduck, connect } = await start({ drainDelay: 800 });
       expect((await fetchOnce(server.url, '/readyz')).status).toBe(200);
       const report = lameduck.shutdown();
       expect(lameduck.isReady).toBe(false);
-      const ready = await fetchOnce(server.url, '/readyz');
+      const probe = await connect();
+      probe.get('/readyz');
+      const ready = await probe.response();
       expect(ready.status).toBe(503);
       expect(JSON.parse(ready.body)).toEqual({ status: 'draining' });
       expect(ready.headers.connection).toBe('close');
+      expect(await probe.outcome()).toBe('fin');
       const live = await fetchOnce(server.url, '/livez');
       expect(live.status).toBe(200);
       expect((await report).exitCode).toBe(0);
@@ -386,22 +389,37 @@ export function runConformance(factory: ConformanceFactory): void {
       expect(process.listenerCount('SIGINT')).toBe(before.int);
     });
 
+    if (factory.buildAdapter !== undefined) {
+      it('drains two servers whose adapters share one lifecycle', async () => {
+        const lameduck = createLameduck(embedded);
+        cleanup(() => lameduck.dispose());
+        for (let i = 0; i < 2; i++) {
+          const server = await factory.start({
+            mode: 'embedded',
+            options: {},
+            lameduck,
+            handlers: new Controls().handlers,
+          });
+          cleanup(() => server.close());
+          expect(server.lameduck).toBe(lameduck);
+          const conn = await RawConnection.open(server.url);
+          cleanup(() => conn.destroy());
+          conn.get('/fast');
+          expect(await conn.response()).toMatchObject({ status: 200, body: 'fast' });
+        }
+        const r = await lameduck.shutdown();
+        expect(r).toMatchObject({ servers: 2, exitCode: 0 });
+        expect(r.sockets.closedIdle).toBe(2);
+      });
+    }
+
     describeAdapterOptions(factory);
 
     describe('in a child process', () => {
-      function child(options?: LameduckOptions) {
-        const c = spawnApp(factory, options);
-        cleanup(() => c.kill());
-        return c;
-      }
+      const slowRequest = (options?: LameduckOptions) => spawnAppWithSlowRequest(factory, cleanup, options);
 
       it('drains on SIGTERM and exits 0', async () => {
-        const c = child();
-        const port = await c.line('listening ');
-        const conn = await RawConnection.open(`http://127.0.0.1:${port}`);
-        cleanup(() => conn.destroy());
-        conn.get('/slow');
-        await c.line('slow started');
+        const { child: c, conn } = await slowRequest();
         c.process.kill('SIGTERM');
         await c.line('state draining');
         c.release();
@@ -412,24 +430,14 @@ export function runConformance(factory: ConformanceFactory): void {
       });
 
       it('exits 1 when the deadline forces the drain', async () => {
-        const c = child({ timeout: 300 });
-        const port = await c.line('listening ');
-        const conn = await RawConnection.open(`http://127.0.0.1:${port}`);
-        cleanup(() => conn.destroy());
-        conn.get('/slow');
-        await c.line('slow started');
+        const { child: c, conn } = await slowRequest({ timeout: 300 });
         c.process.kill('SIGTERM');
         expect(await c.exited).toEqual({ code: 1, signal: null });
         await expect(conn.response()).rejects.toThrow(/connection ended/);
       });
 
       it(`exits ${SECOND_SIGTERM_EXIT} at once on a second SIGTERM`, async () => {
-        const c = child();
-        const port = await c.line('listening ');
-        const conn = await RawConnection.open(`http://127.0.0.1:${port}`);
-        cleanup(() => conn.destroy());
-        conn.get('/slow');
-        await c.line('slow started');
+        const { child: c } = await slowRequest();
         c.process.kill('SIGTERM');
         await c.line('state draining');
         c.process.kill('SIGTERM');

@@ -27,6 +27,11 @@ export interface StartOptions {
   mode: 'embedded' | 'process';
   /** Core options for the adapter. */
   options: LameduckOptions;
+  /**
+   * Give the adapter this lifecycle as its `lameduck` option instead of `options` (which are then
+   * empty). Only for a factory with `buildAdapter`.
+   */
+  lameduck?: Lameduck;
   /** The health routes, through the adapter's own options; `false` for none. Default: `/readyz` and `/livez`. */
   health?: HandleOptions;
   handlers: ConformanceHandlers;

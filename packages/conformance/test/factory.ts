@@ -1,14 +1,13 @@
 import http, { type RequestListener } from 'node:http';
-import https from 'node:https';
 import { createLameduck } from '@lameduck/core';
-import { closeServer, listen, urlOf } from '@lameduck/testkit';
-import type { ConformanceFactory } from '../src/index.js';
+import { type ConformanceFactory, healthRoutes, serveListener } from '../src/index.js';
 
 /** A plain node server using the core alone: `lameduck.handle()` wraps the listener. */
 export const nodeFactory: ConformanceFactory = {
   name: 'node:http with @lameduck/core',
   module: { url: import.meta.url, exportName: 'nodeFactory' },
-  async start({ mode, options, health, handlers, tls }) {
+  async start(start) {
+    const { options, handlers } = start;
     const lameduck = createLameduck(options);
     const app: RequestListener = (req, res) => {
       if (req.url === '/fast') {
@@ -25,18 +24,8 @@ export const nodeFactory: ConformanceFactory = {
         res.writeHead(404).end();
       }
     };
-    const listener = lameduck.handle(app, health ?? { readinessPath: '/readyz', livenessPath: '/livez' });
-    const server = tls ? https.createServer(tls, listener) : http.createServer(listener);
+    const listener = lameduck.handle(app, healthRoutes(start));
     // In a child process the server is found by discovery, as a zero-config user would rely on.
-    if (mode === 'embedded') lameduck.attach(server);
-    await listen(server);
-    return {
-      url: await urlOf(server, tls !== undefined),
-      lameduck,
-      async close() {
-        await closeServer(server);
-        lameduck.dispose();
-      },
-    };
+    return serveListener(start, lameduck, listener, () => http.createServer(listener).listen(0, '127.0.0.1'));
   },
 };

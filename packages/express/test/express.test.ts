@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import http from 'node:http';
-import { createLameduck, Lameduck, type LameduckOptions } from '@lameduck/core';
+import { Lameduck, type LameduckOptions } from '@lameduck/core';
 import { cleanupAfterEach, closeServer, deferred, listen, RawConnection, urlOf } from '@lameduck/testkit';
 import express5 from 'express';
 import express4 from 'express4';
@@ -164,29 +164,5 @@ describe.each([
       await request(app).get(path).expect('Retry-After', '5').expect('Connection', 'close').expect(503);
     }
     expect(seen).toEqual(['app /router/item']);
-  });
-
-  it('shares one lifecycle across two apps and drains both servers', async () => {
-    const lameduck = createLameduck(quiet);
-    cleanup(() => lameduck.dispose());
-    const urls: string[] = [];
-    for (const body of ['one', 'two']) {
-      const lifecycle = graceful({ lameduck });
-      expect(lifecycle.lameduck).toBe(lameduck);
-      const app = express();
-      app.use(lifecycle);
-      app.get('/', (_req, res) => {
-        res.send(body);
-      });
-      urls.push(await serve(app, lameduck));
-    }
-    const conns = await Promise.all(urls.map((url) => connect(url)));
-    for (const conn of conns) {
-      conn.get('/');
-      expect((await conn.response()).status).toBe(200);
-    }
-    const r = await lameduck.shutdown();
-    expect(r).toMatchObject({ servers: 2, exitCode: 0 });
-    expect(r.sockets.closedIdle).toBe(2);
   });
 });

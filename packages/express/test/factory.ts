@@ -1,7 +1,4 @@
-import http from 'node:http';
-import https from 'node:https';
-import type { ConformanceFactory } from '@lameduck/conformance';
-import { closeServer, listen, urlOf } from '@lameduck/testkit';
+import { adapterOptions, type ConformanceFactory, serveListener } from '@lameduck/conformance';
 import express5 from 'express';
 import express4 from 'express4';
 import { type GracefulOptions, graceful } from '../src/index.js';
@@ -12,11 +9,9 @@ function expressFactory(express: Express, name: string, exportName: string): Con
   return {
     name,
     module: { url: import.meta.url, exportName },
-    async start({ mode, options, health, handlers, tls }) {
-      const lifecycle = graceful({
-        ...options,
-        ...(health ?? { readinessPath: '/readyz', livenessPath: '/livez' }),
-      });
+    async start(start) {
+      const { handlers } = start;
+      const lifecycle = graceful(adapterOptions(start));
       const { lameduck } = lifecycle;
       const app = express();
       app.use(lifecycle);
@@ -34,23 +29,8 @@ function expressFactory(express: Express, name: string, exportName: string): Con
         res.type('text/plain');
         handlers.stream().pipe(res);
       });
-      let server: http.Server;
-      if (mode === 'process') {
-        // Exactly what a user writes: lameduck finds the server app.listen() creates.
-        server = app.listen(0, '127.0.0.1');
-      } else {
-        server = tls ? https.createServer(tls, app) : http.createServer(app);
-        lameduck.attach(server);
-        await listen(server);
-      }
-      return {
-        url: await urlOf(server, tls !== undefined),
-        lameduck,
-        async close() {
-          await closeServer(server);
-          lameduck.dispose();
-        },
-      };
+      // In a child process: exactly what a user writes, and lameduck finds the server app.listen() creates.
+      return serveListener(start, lameduck, app, () => app.listen(0, '127.0.0.1'));
     },
     async buildAdapter(options) {
       return graceful(options as GracefulOptions).lameduck;

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { ConformanceFactory } from '@lameduck/conformance';
+import { adapterOptions, type ConformanceFactory } from '@lameduck/conformance';
 import { closeServer, urlOf } from '@lameduck/testkit';
 import Fastify, { type FastifyHttpOptions } from 'fastify';
 import { type GracefulPluginOptions, gracefulPlugin } from '../src/index.js';
@@ -11,13 +11,11 @@ import { type GracefulPluginOptions, gracefulPlugin } from '../src/index.js';
 export const fastifyFactory: ConformanceFactory = {
   name: 'fastify 5',
   module: { url: import.meta.url, exportName: 'fastifyFactory' },
-  async start({ mode, options, health, handlers, tls }) {
+  async start(start) {
+    const { mode, handlers, tls } = start;
     // Typed as the plain http flavour: the https one differs only in its server type.
     const fastify = Fastify((tls ? { https: tls } : {}) as FastifyHttpOptions<Server>);
-    await fastify.register(gracefulPlugin, {
-      ...options,
-      ...(health ?? { readinessPath: '/readyz', livenessPath: '/livez' }),
-    });
+    await fastify.register(gracefulPlugin, adapterOptions(start));
     fastify.get('/fast', async () => handlers.fast());
     fastify.get('/slow', async (request) => handlers.slow(fastify.lameduck.signalFor(request.raw)));
     fastify.get('/stream', async (_request, reply) => reply.type('text/plain').send(handlers.stream()));

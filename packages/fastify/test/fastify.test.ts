@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawnApp } from '@lameduck/conformance';
+import { spawnAppWithSlowRequest } from '@lameduck/conformance';
 import { createLameduck, type Lameduck, type LameduckOptions } from '@lameduck/core';
 import { cleanupAfterEach, closeServer, deferred, fetchOnce, RawConnection, urlOf } from '@lameduck/testkit';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -211,13 +211,7 @@ describe('@lameduck/fastify', () => {
   });
 
   it('runs the app onClose hook before the process exits on SIGTERM', async () => {
-    const child = spawnApp(fastifyFactory);
-    cleanup(() => child.kill());
-    const port = await child.line('listening ');
-    const conn = await RawConnection.open(`http://127.0.0.1:${port}`);
-    cleanup(() => conn.destroy());
-    conn.get('/slow');
-    await child.line('slow started');
+    const { child, conn } = await spawnAppWithSlowRequest(fastifyFactory, cleanup);
     child.process.kill('SIGTERM');
     await child.line('state draining');
     child.release();

@@ -1,7 +1,4 @@
-import http from 'node:http';
-import https from 'node:https';
-import type { ConformanceFactory } from '@lameduck/conformance';
-import { closeServer, listen, urlOf } from '@lameduck/testkit';
+import { adapterOptions, type ConformanceFactory, serveListener } from '@lameduck/conformance';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
 import { type GracefulOptions, graceful } from '../src/index.js';
@@ -10,11 +7,9 @@ function koaFactory(Koa: typeof Koa3, name: string, exportName: string): Conform
   return {
     name,
     module: { url: import.meta.url, exportName },
-    async start({ mode, options, health, handlers, tls }) {
-      const lifecycle = graceful({
-        ...options,
-        ...(health ?? { readinessPath: '/readyz', livenessPath: '/livez' }),
-      });
+    async start(start) {
+      const { handlers } = start;
+      const lifecycle = graceful(adapterOptions(start));
       const { lameduck } = lifecycle;
       const app = new Koa();
       app.silent = true;
@@ -27,23 +22,8 @@ function koaFactory(Koa: typeof Koa3, name: string, exportName: string): Conform
           ctx.body = handlers.stream();
         } else await next();
       });
-      let server: http.Server;
-      if (mode === 'process') {
-        // Exactly what a user writes: lameduck finds the server app.listen() creates.
-        server = app.listen(0, '127.0.0.1');
-      } else {
-        server = tls ? https.createServer(tls, app.callback()) : http.createServer(app.callback());
-        lameduck.attach(server);
-        await listen(server);
-      }
-      return {
-        url: await urlOf(server, tls !== undefined),
-        lameduck,
-        async close() {
-          await closeServer(server);
-          lameduck.dispose();
-        },
-      };
+      // In a child process: exactly what a user writes, and lameduck finds the server app.listen() creates.
+      return serveListener(start, lameduck, app.callback(), () => app.listen(0, '127.0.0.1'));
     },
     async buildAdapter(options) {
       return graceful(options as GracefulOptions).lameduck;

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import Router from '@koa/router';
-import { createLameduck, Lameduck, type LameduckOptions } from '@lameduck/core';
+import { Lameduck, type LameduckOptions } from '@lameduck/core';
 import { cleanupAfterEach, closeServer, deferred, listen, RawConnection, urlOf } from '@lameduck/testkit';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
@@ -146,29 +146,5 @@ describe.each([
         .expect(503);
     }
     expect(seen).toEqual(['app /item']);
-  });
-
-  it('shares one lifecycle across two apps and drains both servers', async () => {
-    const lameduck = createLameduck(quiet);
-    cleanup(() => lameduck.dispose());
-    const urls: string[] = [];
-    for (const body of ['one', 'two']) {
-      const lifecycle = graceful({ lameduck });
-      expect(lifecycle.lameduck).toBe(lameduck);
-      const app = new Koa();
-      app.use(lifecycle);
-      app.use((ctx) => {
-        ctx.body = body;
-      });
-      urls.push(await serve(app, lameduck));
-    }
-    const conns = await Promise.all(urls.map((url) => connect(url)));
-    for (const conn of conns) {
-      conn.get('/');
-      expect((await conn.response()).status).toBe(200);
-    }
-    const r = await lameduck.shutdown();
-    expect(r).toMatchObject({ servers: 2, exitCode: 0 });
-    expect(r.sockets.closedIdle).toBe(2);
   });
 });
