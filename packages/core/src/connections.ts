@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, LameduckError } from './errors.js';
 import { afterNextPoll } from './event-loop.js';
-import type { AnyRequest } from './types.js';
+import type { AnyRequest, AnyServer } from './types.js';
 import { answerUnavailable } from './unavailable.js';
 
 /**
@@ -110,6 +110,33 @@ function activeResponse(
   return res as ServerResponse & { req: IncomingMessage };
 }
 
+/** An entry of node's list of an HTTP/1 server's connections: the connection's parser. */
+interface ListedConnection {
+  socket?: Socket | null;
+}
+
+/** The key of node's connection list on HTTP/1 servers: one symbol for the whole process, found once. */
+let connectionsKey: symbol | undefined;
+
+/**
+ * Node's own list of the connections of an HTTP/1 (or HTTPS) server: the one `closeIdleConnections()`
+ * and `closeAllConnections()` walk, kept by node from the moment the server listens (`kConnections`, a
+ * node internal). While it exists, lameduck keeps nothing per connection of its own until the drain
+ * starts and reads this list then. Undefined on servers without it (HTTP/2, not listening yet).
+ */
+function nodeConnections(server: AnyServer): { all(): ListedConnection[] } | undefined {
+  if (connectionsKey === undefined) {
+    connectionsKey = Object.getOwnPropertySymbols(server).find(
+      (k) => k.description === 'http.server.connections',
+    );
+    if (connectionsKey === undefined) return undefined;
+  }
+  const list = (server as unknown as Record<symbol, unknown>)[connectionsKey] as
+    | { all?: unknown }
+    | undefined;
+  return typeof list?.all === 'function' ? (list as { all(): ListedConnection[] }) : undefined;
+}
+
 /** The requests of a socket that has none tracked: shared, so an idle connection allocates no array. */
 const noRequests: RequestRecord[] = Object.freeze([]) as unknown as RequestRecord[];
 
@@ -175,6 +202,8 @@ export class ConnectionTracker {
   #countDuringShutdown = false;
   #inFlight = 0;
   readonly #conns = new Map<Socket | Http2Session, Conn>();
+  /** The servers whose connections node lists: read when the drain starts (see nodeConnections). */
+  readonly #servers = new Set<AnyServer>();
   readonly #handshakes = new Map<string, Socket>();
   readonly #requests = new WeakMap<object, RequestRecord | StreamRecord>();
   readonly #opts: TrackerOptions;
@@ -229,7 +258,34 @@ export class ConnectionTracker {
     for (const conn of this.#conns.values()) {
       if (conn.kind === 'http1' && activeResponse(conn.socket, this.#requests) !== undefined) untracked++;
     }
+    for (const socket of this.#listedUntracked()) {
+      if (activeResponse(socket, this.#requests) !== undefined) untracked++;
+    }
     return this.#inFlight + untracked;
+  }
+
+  /** The servers' sockets that node lists and this tracker does not track yet. */
+  #listedUntracked(): Socket[] {
+    const sockets: Socket[] = [];
+    for (const server of this.#servers) {
+      for (const entry of nodeConnections(server)?.all() ?? []) {
+        const socket = entry.socket;
+        if (socket != null && !socket.destroyed && !this.#conns.has(socket)) sockets.push(socket);
+      }
+    }
+    return sockets;
+  }
+
+  /**
+   * The connections of this server are drained with the others. While node lists them, nothing is kept
+   * per connection until the drain starts.
+   */
+  addServer(server: AnyServer): void {
+    this.#servers.add(server);
+  }
+
+  removeServer(server: AnyServer): void {
+    this.#servers.delete(server);
   }
 
   /** performance.now() when the last request arrived since the shutdown began (or when it began). */
@@ -255,16 +311,21 @@ export class ConnectionTracker {
   }
 
   get openConnections(): number {
-    return this.#conns.size;
+    return this.#mode === 'serving' ? this.#conns.size + this.#listedUntracked().length : this.#conns.size;
   }
 
   get idle(): boolean {
     return this.#inFlight === 0 && this.#conns.size === 0;
   }
 
-  /** A plain TCP socket (HTTP/1) or a TLS socket after its handshake. Idempotent. */
-  trackSocket(socket: Socket): void {
+  /**
+   * A plain TCP socket (HTTP/1) or a TLS socket after its handshake, of `server` when known. While
+   * serving, a socket that node lists for its server is left to that list (read when the drain starts):
+   * an idle keep-alive connection then costs lameduck nothing. Idempotent.
+   */
+  trackSocket(socket: Socket, server?: AnyServer): void {
     if (this.#conns.has(socket) || socket.destroyed) return;
+    if (this.#mode === 'serving' && server !== undefined && nodeConnections(server) !== undefined) return;
     const conn: Http1Conn = {
       kind: 'http1',
       socket,
@@ -305,7 +366,7 @@ export class ConnectionTracker {
   }
 
   /** The TLS handshake finished: from now on the TLS socket (or its HTTP/2 session) stands for the connection. */
-  secured(tlsSocket: Socket, http2: boolean): void {
+  secured(tlsSocket: Socket, http2: boolean, server?: AnyServer): void {
     const key = handshakeKey(tlsSocket);
     const raw = key === undefined ? undefined : this.#handshakes.get(key);
     if (raw !== undefined && key !== undefined) {
@@ -316,7 +377,7 @@ export class ConnectionTracker {
         this.#conns.delete(raw);
       }
     }
-    if (!http2) this.trackSocket(tlsSocket);
+    if (!http2) this.trackSocket(tlsSocket, server);
   }
 
   /**
@@ -412,8 +473,9 @@ export class ConnectionTracker {
   }
 
   onUpgrade(req: IncomingMessage, socket: Duplex): void {
-    const conn = this.#conns.get(socket as Socket);
-    if (conn === undefined || conn.kind !== 'http1') return;
+    // Node takes an upgraded socket off its connection list: it is tracked from here, whatever the mode.
+    const conn = this.#http1Conn(socket as Socket);
+    if (conn === undefined) return;
     conn.upgraded = req;
     clearTimeout(conn.timer);
     if (this.#mode === 'draining') this.#closeUpgraded(conn);
@@ -462,9 +524,12 @@ export class ConnectionTracker {
     let record = this.#requests.get(key);
     if (record === undefined && key === request) {
       // An HTTP/1 request being answered while serving is not tracked until someone asks for its signal.
+      // Nor is its socket, when node lists it: both are tracked from here.
       const socket = (request as IncomingMessage).socket as MessageSocket | null;
-      const conn = socket ? this.#conns.get(socket) : undefined;
-      if (conn?.kind === 'http1' && socket?._httpMessage?.req === request) record = this.#adoptActive(conn);
+      if (socket != null && socket._httpMessage?.req === request) {
+        const conn = this.#http1Conn(socket);
+        if (conn !== undefined) record = this.#adoptActive(conn);
+      }
     }
     if (record === undefined) return new AbortController().signal;
     if (record.controller === undefined) {
@@ -484,6 +549,7 @@ export class ConnectionTracker {
     if (this.#mode !== 'serving') return;
     this.#mode = 'closing';
     this.#lastArrival = performance.now();
+    for (const socket of this.#listedUntracked()) this.trackSocket(socket);
     this.#forEachConn((conn) => {
       if (conn.kind === 'http1') {
         this.#adoptActive(conn);
@@ -562,6 +628,7 @@ export class ConnectionTracker {
     });
     this.#conns.clear();
     this.#handshakes.clear();
+    this.#servers.clear();
   }
 
   #forEachConn(fn: (conn: Conn) => void): void {

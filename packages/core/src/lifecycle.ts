@@ -321,7 +321,7 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
   #discovered(socket: Socket, server: AnyServer): void {
     if (!this.#owns(server)) return;
     const kind = this.#servers.kindOf(server);
-    if (kind === 'http') this.#tracker.trackSocket(socket);
+    if (kind === 'http') this.#tracker.trackSocket(socket, server);
     else if (kind === 'https' || kind === 'http2-secure') this.#tracker.trackHandshake(socket);
   }
 

@@ -53,10 +53,13 @@ export function wireServer(server: AnyServer, kind: ServerKind, tracker: Connect
     listeners.push([event, fn]);
   };
 
-  if (kind === 'http') on('connection', (socket: Socket) => tracker.trackSocket(socket));
+  tracker.addServer(server);
+  if (kind === 'http') on('connection', (socket: Socket) => tracker.trackSocket(socket, server));
   if (kind === 'https' || kind === 'http2-secure') {
     on('connection', (socket: Socket) => tracker.trackHandshake(socket));
-    on('secureConnection', (socket: TLSSocket) => tracker.secured(socket, socket.alpnProtocol === 'h2'));
+    on('secureConnection', (socket: TLSSocket) =>
+      tracker.secured(socket, socket.alpnProtocol === 'h2', server),
+    );
   }
   if (kind === 'http2' || kind === 'http2-secure') {
     on('session', (session: Http2Session) => tracker.trackSession(session));
@@ -102,6 +105,7 @@ export function wireServer(server: AnyServer, kind: ServerKind, tracker: Connect
   }
 
   return () => {
+    tracker.removeServer(server);
     for (const [event, fn] of listeners) server.removeListener(event, fn);
     server.removeListener('upgrade', onUpgrade);
   };
