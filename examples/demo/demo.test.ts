@@ -71,7 +71,8 @@ it('runs a shutdown and a restart both ways, lameduck loses nothing, and the tim
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     err += d;
   });
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  // 'close', not 'exit': by then every line the demo printed has been read.
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   const output = `${out}\nstderr:\n${err}`;
 
   expect(code, output).toBe(0);
