@@ -79,32 +79,21 @@ export class Load {
   readonly #loops: Promise<void>;
   #slow: Promise<void> = Promise.resolve();
 
-  private constructor(
-    readonly options: LoadOptions,
-    ready: Promise<void>,
-  ) {
-    this.#busyAgent = new http.Agent({ keepAlive: true, maxSockets: options.clients });
-    this.#loops = ready.then(() =>
-      Promise.all(Array.from({ length: options.clients }, () => this.#loop())).then(() => {}),
-    );
-  }
-
   /** Opens the idle sockets, then starts the busy clients. */
-  static start(options: LoadOptions): Load {
-    let open!: () => void;
-    const load = new Load(
-      options,
-      new Promise<void>((resolve) => {
-        open = resolve;
-      }),
-    );
-    void Promise.all(
-      Array.from({ length: options.idleSockets }, () => load.#request(load.#idleAgent, '/', undefined)),
-    ).then(open);
-    return load;
+  constructor(readonly options: LoadOptions) {
+    this.#busyAgent = new http.Agent({ keepAlive: true, maxSockets: options.clients });
+    this.#loops = this.#run();
   }
 
-  /** Requests answered so far (any outcome), requests waiting for an answer, sockets open. */
+  async #run(): Promise<void> {
+    const { idleSockets, clients } = this.options;
+    await Promise.all(
+      Array.from({ length: idleSockets }, () => this.#request(this.#idleAgent, '/', undefined)),
+    );
+    await Promise.all(Array.from({ length: clients }, () => this.#loop()));
+  }
+
+  /** Requests served so far (answered 200), requests waiting for an answer, sockets open. */
   get served(): number {
     return this.#served;
   }
@@ -156,7 +145,7 @@ export class Load {
     this.#inFlight++;
     const outcome = await get(agent, this.options.port, path);
     this.#inFlight--;
-    this.#served++;
+    if (outcome === 'ok') this.#served++;
     this.samples.push({ at: performance.now() - this.startedAt, outcome });
     if (this.#counting && tally !== undefined) tally[outcome]++;
     return outcome;

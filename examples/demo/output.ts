@@ -1,5 +1,5 @@
 // What the demo prints. On a terminal each phase has a live line that rewrites itself (phase, requests
-// in flight, sockets open, answers so far) and stays as the phase's record when the phase ends; piped or
+// in flight, sockets open, served so far) and stays as the phase's record when the phase ends; piped or
 // in CI, the same events come as plain lines, one per event, with no control characters.
 
 export interface PhaseState {
@@ -62,7 +62,7 @@ export class Output {
     if (s === undefined) return `  phase  │ ${p.name}: ${this.#seconds()} s`;
     return (
       `  phase  │ ${p.name}: ${this.#seconds()} s; then ${s.inFlight} in flight, ${s.socketsOpen} sockets open, ` +
-      `${s.served} answered so far`
+      `${s.served} served so far`
     );
   }
 
@@ -74,7 +74,7 @@ export class Output {
       ` · ${this.#seconds()} s` +
       (s === undefined
         ? ''
-        : ` · in flight ${s.inFlight} · sockets open ${s.socketsOpen} · answered ${s.served}`);
+        : ` · in flight ${s.inFlight} · sockets open ${s.socketsOpen} · served ${s.served}`);
     // A line wider than the terminal wraps, and \r would then rewrite only its last row: the phase's
     // name gives way first.
     const room = (this.#out.columns || 80) - 1 - '  ▸ '.length - stats.length;

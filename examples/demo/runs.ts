@@ -181,7 +181,7 @@ export async function shutdownRun(
   ctx.out.phase(`starting the ${method} server`);
   show(ctx, 'server', server.proc);
   const port = await server.serving;
-  const l = Load.start(loadOptions(port, 'stop'));
+  const l = new Load(loadOptions(port, 'stop'));
   await loadUpToTheEvent(ctx, l, server.proc);
   const at = (t: number) => t - l.startedAt;
   const sigterm = performance.now();
@@ -227,7 +227,7 @@ export async function naiveRestartRun(ctx: RunContext): Promise<RunResult> {
   show(ctx, 'server', first.proc);
   await first.serving;
   // Clients keep sending at their pace through the outage, as users do.
-  const l = Load.start(loadOptions(port, 'retry'));
+  const l = new Load(loadOptions(port, 'retry'));
   await loadUpToTheEvent(ctx, l, first.proc);
   const at = (t: number) => t - l.startedAt;
   const stop = performance.now();
@@ -274,7 +274,7 @@ export async function keeperRestartRun(ctx: RunContext, keeper: Server): Promise
     ctx.out.phase('starting the keeper');
     show(ctx, 'worker', keeper.proc);
     const port = await keeper.serving;
-    const l = Load.start(loadOptions(port, 'retry'));
+    const l = new Load(loadOptions(port, 'retry'));
     await loadUpToTheEvent(ctx, l, keeper.proc);
     const at = (t: number) => t - l.startedAt;
     const hup = performance.now();
