@@ -30,12 +30,8 @@ describe('chaos regressions', () => {
       }),
     );
     lameduck.attach(server);
-    const port = await listen(server);
-    cleanup(() => {
-      lameduck.dispose();
-      server.closeAllConnections();
-      server.close();
-    });
+    const port = await cleanup.listen(server);
+    cleanup(() => lameduck.dispose());
 
     const client = net.connect(port, '127.0.0.1');
     cleanup(() => client.destroy());

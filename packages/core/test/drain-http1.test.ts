@@ -2,15 +2,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import { createLameduck, type Lameduck, type LameduckOptions } from '@lameduck/core';
-import {
-  cleanupAfterEach,
-  countdown,
-  deferred,
-  listen,
-  RawConnection,
-  request,
-  until,
-} from '@lameduck/testkit';
+import { cleanupAfterEach, countdown, deferred, RawConnection, request, until } from '@lameduck/testkit';
 import { describe, expect, it } from 'vitest';
 import { acceptQueueLength } from '../src/attached-servers.js';
 
@@ -28,12 +20,8 @@ async function setup(handler: http.RequestListener, options: LameduckOptions = {
   // A long keep-alive timeout: only lameduck can close idle sockets within a test's time.
   server.keepAliveTimeout = 60_000;
   lameduck.attach(server);
-  const port = await listen(server);
-  cleanup(() => {
-    lameduck.dispose();
-    server.closeAllConnections();
-    server.close();
-  });
+  const port = await cleanup.listen(server);
+  cleanup(() => lameduck.dispose());
   return { lameduck, server, port };
 }
 
@@ -61,8 +49,7 @@ function heldHandler() {
  */
 async function idleSocketInDrain(options: LameduckOptions) {
   const { lameduck, port } = await setup((_req, res) => res.end('ok'), options);
-  const conn = await RawConnection.open(port);
-  cleanup(() => conn.destroy());
+  const conn = await cleanup.connect(port);
   conn.get('/first');
   expect((await conn.response()).status).toBe(200);
   const report = lameduck.shutdown();
@@ -223,8 +210,7 @@ describe('HTTP/1 drain', () => {
   it('lets a keep-alive client that reuses its socket right after an in-flight response see a clean outcome', async () => {
     const held = heldHandler();
     const { lameduck, port } = await setup(held.handler);
-    const conn = await RawConnection.open(port);
-    cleanup(() => conn.destroy());
+    const conn = await cleanup.connect(port);
     conn.get('/inflight');
     await held.arrivals(1);
     const report = lameduck.shutdown();
@@ -277,8 +263,7 @@ describe('HTTP/1 drain', () => {
   it('answers pipelined requests in order and closes after the last one', async () => {
     const held = heldHandler();
     const { lameduck, port } = await setup(held.handler);
-    const conn = await RawConnection.open(port);
-    cleanup(() => conn.destroy());
+    const conn = await cleanup.connect(port);
     conn.send(
       'GET /p1 HTTP/1.1\r\nHost: x\r\n\r\nGET /p2 HTTP/1.1\r\nHost: x\r\n\r\nGET /p3 HTTP/1.1\r\nHost: x\r\n\r\n',
     );
@@ -295,8 +280,7 @@ describe('HTTP/1 drain', () => {
 
   it('closes connections that never sent a request once they are idle for idleGrace', async () => {
     const { lameduck, port } = await setup((_req, res) => res.end('ok'), { idleGrace: 0 });
-    const silent = await RawConnection.open(port);
-    cleanup(() => silent.destroy());
+    const silent = await cleanup.connect(port);
     await until(() => lameduck.connections === 1);
     const report = await lameduck.shutdown();
     expect(await silent.outcome()).toBe('fin');

@@ -179,11 +179,7 @@ describe('discovery and independence', () => {
     const lameduck = lifecycle({ idleGrace: 0 });
     const server = http.createServer((_req, res) => res.end('ok'));
     server.keepAliveTimeout = 60_000;
-    const port = await listen(server);
-    cleanup(() => {
-      server.closeAllConnections();
-      server.close();
-    });
+    const port = await cleanup.listen(server);
     const silent = await RawConnection.open(port);
     const used = await RawConnection.open(port);
     cleanup(() => {
@@ -209,13 +205,8 @@ describe('discovery and independence', () => {
       res.end();
     });
     server.keepAliveTimeout = 60_000;
-    const port = await listen(server);
-    cleanup(() => {
-      server.closeAllConnections();
-      server.close();
-    });
-    const conn = await RawConnection.open(port);
-    cleanup(() => conn.destroy());
+    const port = await cleanup.listen(server);
+    const conn = await cleanup.connect(port);
     conn.get('/');
     await conn.response();
     const report = lameduck.shutdown();
@@ -258,8 +249,7 @@ describe('discovery and independence', () => {
     expect(a.state).toBe('closed');
     expect(b.state).toBe('ready');
     expect(serverA.listening).toBe(false);
-    const conn = await RawConnection.open(portB);
-    cleanup(() => conn.destroy());
+    const conn = await cleanup.connect(portB);
     conn.get('/');
     expect((await conn.response()).body).toBe('b');
   });
@@ -302,14 +292,9 @@ describe('discovery and independence', () => {
         res.end('ran');
       }),
     );
-    const port = await listen(untracked);
-    cleanup(() => {
-      untracked.closeAllConnections();
-      untracked.close();
-    });
+    const port = await cleanup.listen(untracked);
     await lameduck.shutdown();
-    const conn = await RawConnection.open(port);
-    cleanup(() => conn.destroy());
+    const conn = await cleanup.connect(port);
     conn.get('/');
     const res = await conn.response();
     expect(res.status).toBe(503);
@@ -323,13 +308,8 @@ describe('discovery and independence', () => {
       lameduck.handle((_req, res) => res.end('app'), { readinessPath: '/readyz', livenessPath: '/livez' }),
     );
     lameduck.attach(server);
-    const port = await listen(server);
-    cleanup(() => {
-      server.closeAllConnections();
-      server.close();
-    });
-    const conn = await RawConnection.open(port);
-    cleanup(() => conn.destroy());
+    const port = await cleanup.listen(server);
+    const conn = await cleanup.connect(port);
     conn.get('/readyz?probe=1');
     const ready = await conn.response();
     expect([ready.status, JSON.parse(ready.body)]).toEqual([200, { status: 'ready' }]);
@@ -342,8 +322,7 @@ describe('discovery and independence', () => {
     void lameduck.shutdown('probe-test');
     const [event] = await shutdown;
     expect(event).toEqual({ reason: 'probe-test' });
-    const after = await RawConnection.open(port);
-    cleanup(() => after.destroy());
+    const after = await cleanup.connect(port);
     after.get('/readyz');
     expect((await after.response()).status).toBe(503);
   });

@@ -4,7 +4,7 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import tls from 'node:tls';
 import { createLameduck, type Lameduck } from '@lameduck/core';
-import { cleanupAfterEach, deferred, listen, requireSelfSignedCert, until } from '@lameduck/testkit';
+import { cleanupAfterEach, deferred, listen, request, requireSelfSignedCert, until } from '@lameduck/testkit';
 import { describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 
@@ -29,47 +29,23 @@ describe('HTTPS', () => {
     });
     server.keepAliveTimeout = 60_000;
     lameduck.attach(server);
-    const port = await listen(server);
-    cleanup(() => {
-      server.closeAllConnections();
-      server.close();
-    });
+    const port = await cleanup.listen(server);
     const agent = new https.Agent({ keepAlive: true, ca: tlsFixture.cert, maxSockets: 10 });
     cleanup(() => agent.destroy());
-    const get = (path: string) =>
-      new Promise<{ status?: number; body?: string; connection?: string; error?: string }>((resolve) => {
-        https
-          .get({ host: '127.0.0.1', port, path, agent, servername: 'localhost' }, (res) => {
-            let body = '';
-            res.on('data', (d) => {
-              body += d;
-            });
-            res.on('end', () =>
-              resolve({ status: res.statusCode, body, connection: res.headers.connection }),
-            );
-          })
-          .on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code }));
-      });
+    const get = (path: string, via = agent) => request(via, port, path, { servername: 'localhost' });
     // One idle keep-alive TLS socket (its own agent, so the slow request cannot reuse it).
     const idleAgent = new https.Agent({ keepAlive: true, ca: tlsFixture.cert });
     cleanup(() => idleAgent.destroy());
-    const idle = await new Promise<string | undefined>((resolve) => {
-      https.get(
-        { host: '127.0.0.1', port, path: '/idle', agent: idleAgent, servername: 'localhost' },
-        (res) => {
-          res.resume();
-          res.on('end', () => resolve(res.headers.connection));
-        },
-      );
-    });
-    expect(idle).toBe('keep-alive');
+    const idle = await get('/idle', idleAgent);
+    expect(idle.headers?.connection).toBe('keep-alive');
     const pending = get('/slow');
     await arrived.promise;
     const report = lameduck.shutdown();
     await once(lameduck, 'drain');
     release.resolve();
     const result = await pending;
-    expect(result).toMatchObject({ status: 200, body: 'secure done', connection: 'close' });
+    expect(result).toMatchObject({ status: 200, body: 'secure done', truncated: false });
+    expect(result.headers?.connection).toBe('close');
     const final = await report;
     expect(final.requests).toMatchObject({ completed: 1, aborted: 0 });
     expect(final.sockets).toMatchObject({ closedIdle: 1, closedAfterResponse: 1, forced: 0 });
@@ -80,11 +56,7 @@ describe('HTTPS', () => {
     const lameduck = lifecycle({ idleGrace: 0 });
     const server = https.createServer(tlsFixture, (_req, res) => res.end('ok'));
     lameduck.attach(server);
-    const port = await listen(server);
-    cleanup(() => {
-      server.closeAllConnections();
-      server.close();
-    });
+    const port = await cleanup.listen(server);
     const socket = tls.connect({ host: '127.0.0.1', port, ca: tlsFixture.cert, servername: 'localhost' });
     cleanup(() => socket.destroy());
     await once(socket, 'secureConnect');
@@ -175,26 +147,16 @@ describe('HTTP/2', () => {
     cleanup(() => new Promise<void>((r) => server.close(() => r())));
     const agent = new https.Agent({ keepAlive: true, ca: tlsFixture.cert, maxSockets: 1 });
     cleanup(() => agent.destroy());
-    const get = (path: string) =>
-      new Promise<{ status?: number; body: string; connection?: string }>((resolve, reject) => {
-        https
-          .get({ host: '127.0.0.1', port, path, agent, servername: 'localhost' }, (res) => {
-            let body = '';
-            res.on('data', (d) => {
-              body += d;
-            });
-            res.on('end', () =>
-              resolve({ status: res.statusCode, body, connection: res.headers.connection }),
-            );
-          })
-          .on('error', reject);
-      });
+    const get = (path: string) => request(agent, port, path, { servername: 'localhost' });
     const pending = get('/slow');
     await arrived.promise;
     expect(lameduck.inFlight).toBe(1);
     const report = lameduck.shutdown();
     release.resolve();
-    expect(await pending).toEqual({ status: 200, body: 'h1 done 1.1', connection: 'close' });
+    const result = await pending;
+    expect(result).toMatchObject({ status: 200, body: 'h1 done 1.1', truncated: false });
+    expect(result.error).toBeUndefined();
+    expect(result.headers?.connection).toBe('close');
     const final = await report;
     expect(final.requests.completed).toBe(1);
     expect(final.sockets).toMatchObject({ closedAfterResponse: 1, forced: 0 });
@@ -286,11 +248,7 @@ describe('upgraded sockets', () => {
     const lameduck = lifecycle();
     const server = http.createServer((req, res) => res.end(`plain ${req.headers.upgrade}`));
     lameduck.attach(server);
-    const port = await listen(server);
-    cleanup(() => {
-      server.closeAllConnections();
-      server.close();
-    });
+    const port = await cleanup.listen(server);
     expect(server.listenerCount('upgrade')).toBe(0);
     const res = await new Promise<string>((resolve) => {
       http

@@ -3,4 +3,4 @@ export { fetchOnce, RawConnection, type RawResponse } from './connection.js';
 export { accepting, closeServer, freePorts, listen, urlOf } from './listen.js';
 export { type AgentResult, type RequestInit, request } from './request.js';
 export { requireSelfSignedCert, selfSignedCert, type TlsMaterial } from './tls.js';
-export { cleanupAfterEach, countdown, deferred, until } from './waiting.js';
+export { type Cleanup, cleanupAfterEach, countdown, deferred, until } from './waiting.js';

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 
 export interface AgentResult {
   status?: number;
@@ -16,11 +17,13 @@ export interface RequestInit {
   body?: string;
   /** A request not answered within this long fails with `TIMEOUT`. Default: no bound. */
   timeoutMs?: number;
+  /** The TLS server name to verify (with an `https.Agent`), e.g. `localhost` for a self-signed certificate. */
+  servername?: string;
 }
 
 /**
- * One request to 127.0.0.1:`port` through `agent`, as an ordinary client sends it; never rejects: a
- * failure is the result's `error`.
+ * One request to 127.0.0.1:`port` through `agent` (HTTPS with an `https.Agent`), as an ordinary client
+ * sends it; never rejects: a failure is the result's `error`.
  */
 export function request(
   agent: http.Agent,
@@ -34,8 +37,17 @@ export function request(
     headers['content-length'] = Buffer.byteLength(init.body);
   }
   return new Promise((resolve) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, path, agent, method: init.method ?? 'GET', headers },
+    const send = agent instanceof https.Agent ? https.request : http.request;
+    const req = send(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        agent,
+        method: init.method ?? 'GET',
+        headers,
+        servername: init.servername,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
