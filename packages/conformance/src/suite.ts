@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { createLameduck, type Lameduck, type LameduckOptions } from '@lameduck/core';
-import { cleanupAfterEach, deferred, fetchOnce, RawConnection, selfSignedCert } from '@lameduck/testkit';
+import { cleanupAfterEach, deferred, fetchOnce, type RawConnection, selfSignedCert } from '@lameduck/testkit';
 import { describe, expect, it } from 'vitest';
 import { spawnAppWithSlowRequest } from './child.js';
 import { Controls, streamChunks } from './handlers.js';
@@ -52,11 +52,7 @@ export function runConformance(factory: ConformanceFactory): void {
         ...(more.tls && tlsPair ? { tls: tlsPair } : {}),
       });
       cleanup(() => server.close());
-      const connect = async () => {
-        const conn = await RawConnection.open(server.url);
-        cleanup(() => conn.destroy());
-        return conn;
-      };
+      const connect = () => cleanup.connect(server.url);
       const slow = (conn: RawConnection) => {
         const started = controls.slowStarted();
         conn.get('/slow');
@@ -402,8 +398,7 @@ export function runConformance(factory: ConformanceFactory): void {
           });
           cleanup(() => server.close());
           expect(server.lameduck).toBe(lameduck);
-          const conn = await RawConnection.open(server.url);
-          cleanup(() => conn.destroy());
+          const conn = await cleanup.connect(server.url);
           conn.get('/fast');
           expect(await conn.response()).toMatchObject({ status: 200, body: 'fast' });
         }

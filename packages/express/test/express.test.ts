@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import { Lameduck, type LameduckOptions } from '@lameduck/core';
-import { cleanupAfterEach, closeServer, deferred, listen, RawConnection, urlOf } from '@lameduck/testkit';
+import { cleanupAfterEach, deferred, urlOf } from '@lameduck/testkit';
 import express5 from 'express';
 import express4 from 'express4';
 import request from 'supertest';
@@ -16,18 +16,12 @@ describe.each([
 ])('%s', (_name, express) => {
   const cleanup = cleanupAfterEach();
 
+  /** Serves `app` on 127.0.0.1, attached to `lameduck`; resolves with its URL. */
   async function serve(app: http.RequestListener, lameduck: Lameduck): Promise<string> {
     const server = http.createServer(app);
     lameduck.attach(server);
-    cleanup(() => closeServer(server));
-    await listen(server);
+    await cleanup.listen(server);
     return urlOf(server);
-  }
-
-  async function connect(url: string): Promise<RawConnection> {
-    const conn = await RawConnection.open(url);
-    cleanup(() => conn.destroy());
-    return conn;
   }
 
   /** An app with a router, a sub-app and an error handler, each counting the requests it sees. */
@@ -76,7 +70,7 @@ describe.each([
     const { lifecycle, app, seen } = buildApp({ idleGrace: 10_000 });
     const url = await serve(app, lifecycle.lameduck);
     const paths = ['/router/item', '/sub/ok', '/missing'];
-    const conns = await Promise.all(paths.map(() => connect(url)));
+    const conns = await Promise.all(paths.map(() => cleanup.connect(url)));
     for (const [i, conn] of conns.entries()) {
       conn.get(paths[i] as string);
       expect((await conn.response()).status).toBe(i === 2 ? 404 : 200);

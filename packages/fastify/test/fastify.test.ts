@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnAppWithSlowRequest } from '@lameduck/conformance';
 import { createLameduck, type Lameduck, type LameduckOptions } from '@lameduck/core';
-import { cleanupAfterEach, closeServer, deferred, fetchOnce, RawConnection, urlOf } from '@lameduck/testkit';
+import { cleanupAfterEach, closeServer, deferred, fetchOnce, urlOf } from '@lameduck/testkit';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { gracefulPlugin } from '../src/index.js';
@@ -37,11 +37,7 @@ describe('@lameduck/fastify', () => {
       fastify.lameduck.dispose();
     });
     const url = await urlOf(fastify.server);
-    const connect = async () => {
-      const conn = await RawConnection.open(url);
-      cleanup(() => conn.destroy());
-      return conn;
-    };
+    const connect = () => cleanup.connect(url);
     return { fastify, order, release: released.resolve, entered: entered.promise, connect };
   }
 

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import Router from '@koa/router';
 import { Lameduck, type LameduckOptions } from '@lameduck/core';
-import { cleanupAfterEach, closeServer, deferred, listen, RawConnection, urlOf } from '@lameduck/testkit';
+import { cleanupAfterEach, deferred, urlOf } from '@lameduck/testkit';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
 import request from 'supertest';
@@ -17,18 +17,12 @@ describe.each([
 ])('%s', (_name, Koa) => {
   const cleanup = cleanupAfterEach();
 
+  /** Serves `app` on 127.0.0.1, attached to `lameduck`; resolves with its URL. */
   async function serve(app: Koa3, lameduck: Lameduck): Promise<string> {
     const server = http.createServer(app.callback());
     lameduck.attach(server);
-    cleanup(() => closeServer(server));
-    await listen(server);
+    await cleanup.listen(server);
     return urlOf(server);
-  }
-
-  async function connect(url: string): Promise<RawConnection> {
-    const conn = await RawConnection.open(url);
-    cleanup(() => conn.destroy());
-    return conn;
   }
 
   /** An app with a logger middleware and a @koa/router router, counting what runs. */
@@ -69,7 +63,7 @@ describe.each([
     const { lifecycle, app, seen } = buildApp({ idleGrace: 10_000, retryAfter: 3 });
     const url = await serve(app, lifecycle.lameduck);
     const paths = ['/item', '/missing'];
-    const conns = await Promise.all(paths.map(() => connect(url)));
+    const conns = await Promise.all(paths.map(() => cleanup.connect(url)));
     for (const [i, conn] of conns.entries()) {
       conn.get(paths[i] as string);
       expect((await conn.response()).status).toBe(i === 0 ? 200 : 404);
@@ -92,7 +86,7 @@ describe.each([
   it("keeps Connection: close on an in-flight error answered by Koa's error handler", async () => {
     const { lifecycle, app, seen, release, entered } = buildApp({});
     const url = await serve(app, lifecycle.lameduck);
-    const conn = await connect(url);
+    const conn = await cleanup.connect(url);
     conn.get('/fail');
     await entered;
     const drained = once(lifecycle.lameduck, 'drain');
