@@ -1,9 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Http2Session, constants as h2, type ServerHttp2Stream } from 'node:http2';
+import type { Http2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, LameduckError } from './errors.js';
 import { afterNextPoll } from './event-loop.js';
+import {
+  activeResponse,
+  announcesClose,
+  idleForMs,
+  type MessageSocket,
+  nodeConnections,
+} from './http1-internals.js';
+import { Http2Sessions } from './http2-sessions.js';
 import type { AnyRequest, AnyServer } from './types.js';
 import { answerUnavailable } from './unavailable.js';
 
@@ -54,21 +62,7 @@ interface HandshakeConn {
   timer: NodeJS.Timeout | undefined;
 }
 
-interface StreamRecord {
-  stream: ServerHttp2Stream;
-  controller: AbortController | undefined;
-  done: boolean;
-}
-
-interface Http2Conn {
-  kind: 'http2';
-  session: Http2Session;
-  streams: Set<StreamRecord>;
-  goaway: boolean;
-  forced: boolean;
-}
-
-type Conn = Http1Conn | HandshakeConn | Http2Conn;
+type Conn = Http1Conn | HandshakeConn;
 
 export interface TrackerStats {
   completed: number;
@@ -91,119 +85,11 @@ export interface TrackerOptions {
   onUpgraded: (socket: Duplex, request: IncomingMessage) => boolean;
 }
 
-/**
- * Node's own bookkeeping on an HTTP/1 socket: `_httpMessage` is the response being written (node's
- * `closeIdleConnections()` relies on it too), `parser.incoming` the last request parsed.
- */
-type MessageSocket = Socket & {
-  _httpMessage?: ServerResponse | null;
-  parser?: { incoming?: IncomingMessage | null } | null;
-};
-
-/** The response node is writing on this socket when it is unfinished and not tracked yet. */
-function activeResponse(
-  socket: Socket,
-  tracked: WeakMap<object, unknown>,
-): (ServerResponse & { req: IncomingMessage }) | undefined {
-  const res = (socket as MessageSocket)._httpMessage;
-  if (res == null || res.writableFinished || res.req === undefined || tracked.has(res.req)) return undefined;
-  return res as ServerResponse & { req: IncomingMessage };
-}
-
-/** An entry of node's list of an HTTP/1 server's connections: the connection's parser. */
-interface ListedConnection {
-  socket?: Socket | null;
-}
-
-/** The key of node's connection list on HTTP/1 servers: one symbol for the whole process, found once. */
-let connectionsKey: symbol | undefined;
-
-/**
- * Node's own list of the connections of an HTTP/1 (or HTTPS) server: the one `closeIdleConnections()`
- * and `closeAllConnections()` walk, kept by node from the moment the server listens (`kConnections`, a
- * node internal). While it exists, lameduck keeps nothing per connection of its own until the drain
- * starts and reads this list then. Undefined on servers without it (HTTP/2, not listening yet).
- */
-function nodeConnections(server: AnyServer): { all(): ListedConnection[] } | undefined {
-  if (connectionsKey === undefined) {
-    connectionsKey = Object.getOwnPropertySymbols(server).find(
-      (k) => k.description === 'http.server.connections',
-    );
-    if (connectionsKey === undefined) return undefined;
-  }
-  const list = (server as unknown as Record<symbol, unknown>)[connectionsKey] as
-    | { all?: unknown }
-    | undefined;
-  return typeof list?.all === 'function' ? (list as { all(): ListedConnection[] }) : undefined;
-}
-
 /** The requests of a socket that has none tracked: shared, so an idle connection allocates no array. */
 const noRequests: RequestRecord[] = Object.freeze([]) as unknown as RequestRecord[];
 
-/**
- * How long node's own timer on this socket says it has been idle, in milliseconds, when it has one. Node
- * arms it with `keepAliveTimeout` when a keep-alive response finishes (and with `server.timeout` when
- * set) and restarts it on every read and write, so its start is the socket's last activity, on the
- * timers' clock; a probe timer reads that clock's present. Node internals (the `timeout` symbol of
- * net.Socket, `_idleStart`), read only when a drain begins: undefined when they are not there.
- */
-function idleForMs(socket: Socket): number | undefined {
-  socketTimerKey ??= Object.getOwnPropertySymbols(socket).find((k) => k.description === 'timeout');
-  const timer =
-    socketTimerKey === undefined ? undefined : (socket as unknown as Record<symbol, unknown>)[socketTimerKey];
-  const started = (timer as { _idleStart?: unknown } | null | undefined)?._idleStart;
-  if (typeof started !== 'number') return undefined;
-  const present = timersNow();
-  return present === undefined ? undefined : Math.max(0, present - started);
-}
-
-/** The key of net.Socket's own idle timer: one symbol for the whole process, found once. */
-let socketTimerKey: symbol | undefined;
-/** timersNow()'s reading, kept until the current task's microtasks have run. */
-let timersNowCache: number | undefined;
-
-/**
- * The timers' clock now, read from a probe timer's start. Read once for a whole batch: a drain that
- * starts with 10 000 sockets asks for each, in one synchronous pass, and the loop's clock does not move
- * within it.
- */
-function timersNow(): number | undefined {
-  if (timersNowCache === undefined) {
-    const probe = setTimeout(() => {}, 0);
-    const present = (probe as unknown as { _idleStart?: unknown })._idleStart;
-    clearTimeout(probe);
-    if (typeof present !== 'number') return undefined;
-    timersNowCache = present;
-    queueMicrotask(() => {
-      timersNowCache = undefined;
-    });
-  }
-  return timersNowCache;
-}
-
-function ignoreError(): void {}
-
-/**
- * Destroyed with CANCEL, node resets every open stream of the session with CANCEL and ends it with
- * GOAWAY(CANCEL). Neither destroy() alone (it resets with NO_ERROR) nor stream.close(CANCEL) (it first
- * ends the stream's writable side, which sends END_STREAM) would do: a client takes either for the end of
- * a body it has only part of (RFC 9113 §8.1). The 'error' each stream and the session then emit is
- * lameduck's doing, not the application's: it must not become an uncaught exception.
- */
-function cancelSession(conn: Http2Conn): void {
-  if (conn.session.destroyed) return;
-  for (const s of conn.streams) s.stream.on('error', ignoreError);
-  conn.session.on('error', ignoreError);
-  conn.session.destroy(new Error('lameduck cancelled the session'), h2.NGHTTP2_CANCEL);
-}
-
 function handshakeKey(socket: Socket): string | undefined {
   return socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}|${socket.remotePort}`;
-}
-
-function announcesClose(res: ServerResponse): boolean {
-  const value = res.getHeader('connection');
-  return typeof value === 'string' && /\bclose\b/i.test(value);
 }
 
 /**
@@ -224,13 +110,14 @@ export class ConnectionTracker {
   #mode: TrackerMode = 'serving';
   #countDuringShutdown = false;
   #inFlight = 0;
-  readonly #conns = new Map<Socket | Http2Session, Conn>();
+  readonly #conns = new Map<Socket, Conn>();
+  readonly #sessions: Http2Sessions;
   /** The servers whose connections node lists: read when the drain starts (see nodeConnections). */
   readonly #servers = new Set<AnyServer>();
   /** Idle sockets to close once the loop has polled again (see #reapAfterPoll). */
   readonly #toReap = new Set<Http1Conn | HandshakeConn>();
   readonly #handshakes = new Map<string, Socket>();
-  readonly #requests = new WeakMap<object, RequestRecord | StreamRecord>();
+  readonly #requests = new WeakMap<object, RequestRecord>();
   readonly #opts: TrackerOptions;
   #deadlineReason: LameduckError | undefined;
   /**
@@ -254,6 +141,25 @@ export class ConnectionTracker {
       if (conn?.kind === 'http1') tracker.#onSocketClose(conn);
     };
     this.#lateRequests = options.lateRequests;
+    this.#sessions = new Http2Sessions({
+      mode: () => this.#mode,
+      streamStarted: (stream) => {
+        this.#inFlight++;
+        if (this.#mode !== 'serving') this.#arrived(stream);
+      },
+      streamEnded: (outcome) => {
+        this.#inFlight--;
+        if (this.#countDuringShutdown) this.stats[outcome]++;
+        this.#opts.onChange();
+      },
+      sessionClosed: (forced) => {
+        if (this.#countDuringShutdown) {
+          if (forced) this.stats.forced++;
+          else this.stats.closedAfterResponse++;
+        }
+        this.#opts.onChange();
+      },
+    });
   }
 
   get lateRequests(): 'reject' | 'serve' {
@@ -336,11 +242,12 @@ export class ConnectionTracker {
   }
 
   get openConnections(): number {
-    return this.#mode === 'serving' ? this.#conns.size + this.#listedUntracked().length : this.#conns.size;
+    const tracked = this.#conns.size + this.#sessions.size;
+    return this.#mode === 'serving' ? tracked + this.#listedUntracked().length : tracked;
   }
 
   get idle(): boolean {
-    return this.#inFlight === 0 && this.#conns.size === 0;
+    return this.#inFlight === 0 && this.#conns.size === 0 && this.#sessions.size === 0;
   }
 
   /**
@@ -488,7 +395,7 @@ export class ConnectionTracker {
   gate(req: IncomingMessage): boolean {
     if (this.#mode === 'serving') return false;
     const record = this.#requests.get(req);
-    if (record === undefined || !('req' in record)) return false;
+    if (record === undefined) return false;
     if (record.doomed || record.rejected) return true;
     if (record.late && this.#lateRequests === 'reject') {
       this.#reject(record);
@@ -507,47 +414,16 @@ export class ConnectionTracker {
   }
 
   trackSession(session: Http2Session): void {
-    if (this.#conns.has(session) || session.destroyed) return;
-    const conn: Http2Conn = { kind: 'http2', session, streams: new Set(), goaway: false, forced: false };
-    this.#conns.set(session, conn);
-    // Prepended: node's own listener emits the server's 'request' from here, and a handler that asks
-    // for its AbortSignal must find the stream already tracked.
-    session.prependListener('stream', (stream: ServerHttp2Stream) => this.#onStream(conn, stream));
-    session.once('close', () => {
-      this.#untrack(conn, 'response');
-    });
-    if (this.#mode === 'draining') this.#goaway(conn);
-  }
-
-  #onStream(conn: Http2Conn, stream: ServerHttp2Stream): void {
-    const record: StreamRecord = { stream, controller: undefined, done: false };
-    conn.streams.add(record);
-    this.#requests.set(stream, record);
-    this.#inFlight++;
-    stream.once('close', () => {
-      if (record.done) return;
-      record.done = true;
-      conn.streams.delete(record);
-      this.#inFlight--;
-      if (this.#countDuringShutdown) {
-        if (conn.forced) this.stats.aborted++;
-        else if (stream.rstCode === 0 || stream.rstCode === undefined) this.stats.completed++;
-        else this.stats.disconnected++;
-      }
-      this.#opts.onChange();
-    });
-    // In the drain delay a session serves the stream it has and then goes away, like `Connection: close`.
-    if (this.#mode !== 'serving') {
-      this.#arrived(stream);
-      this.#goaway(conn);
-    }
+    this.#sessions.track(session);
   }
 
   /** The AbortSignal of a request: it fires when the drain deadline passes while the request runs. */
   signalFor(request: AnyRequest): AbortSignal {
-    const key = 'stream' in request && request.stream !== undefined ? request.stream : request;
-    let record = this.#requests.get(key);
-    if (record === undefined && key === request) {
+    if ('stream' in request && request.stream !== undefined) {
+      return this.#sessions.signalFor(request.stream) ?? new AbortController().signal;
+    }
+    let record = this.#requests.get(request);
+    if (record === undefined) {
       // An HTTP/1 request being answered while serving is not tracked until someone asks for its signal.
       // Nor is its socket, when node lists it: both are tracked from here.
       const socket = (request as IncomingMessage).socket as MessageSocket | null;
@@ -579,18 +455,18 @@ export class ConnectionTracker {
       if (conn.kind === 'http1') {
         this.#adoptActive(conn);
         this.#markClose(conn);
-      } else if (conn.kind === 'http2') this.#goaway(conn);
+      }
     });
+    this.#sessions.goawayAll();
   }
 
   /** The listeners are closed: mark, reap and GOAWAY everything, and ask upgraded sockets to close. */
   enterDraining(): void {
     if (this.#mode === 'draining') return;
     this.#mode = 'draining';
+    this.#sessions.goawayAll();
     this.#forEachConn((conn) => {
-      if (conn.kind === 'http2') {
-        this.#goaway(conn);
-      } else if (conn.kind === 'tls') {
+      if (conn.kind === 'tls') {
         this.#scheduleReap(conn);
       } else if (conn.upgraded) {
         this.#closeUpgraded(conn);
@@ -608,12 +484,9 @@ export class ConnectionTracker {
   force(reason: LameduckError): Promise<void> {
     this.#deadlineReason = reason;
     this.#forEachConn((conn) => {
-      if (conn.kind === 'http1') {
-        for (const r of conn.pending) if (!r.done) r.controller?.abort(reason);
-      } else if (conn.kind === 'http2') {
-        for (const s of conn.streams) s.controller?.abort(reason);
-      }
+      if (conn.kind === 'http1') for (const r of conn.pending) if (!r.done) r.controller?.abort(reason);
     });
+    this.#sessions.abortAll(reason);
     // A ref'd immediate on purpose: an unref'd one does not stop the event loop from blocking in poll,
     // and would wait for unrelated I/O. It lives for one turn of the loop.
     return new Promise((resolve) => {
@@ -625,10 +498,9 @@ export class ConnectionTracker {
           // destroy() cancels node's queued writes, and node still emits 'finish' for them (the write
           // callback runs without `_hadError`): decide now which responses were cut.
           if (conn.kind === 'http1') for (const r of conn.pending) r.cut = !r.res.writableFinished;
-          if (conn.kind === 'http2') {
-            cancelSession(conn);
-          } else conn.socket.destroy();
+          conn.socket.destroy();
         });
+        this.#sessions.cancelAll();
         resolve();
       });
     });
@@ -640,18 +512,15 @@ export class ConnectionTracker {
    * needs nothing: a body cut by the exit is short of its length or its last chunk, which clients see.
    */
   resetStreams(): void {
-    this.#forEachConn((conn) => {
-      if (conn.kind === 'http2') cancelSession(conn);
-    });
+    this.#sessions.cancelAll();
   }
 
   /** Stop tracking without touching any socket (the lifecycle was disposed). */
   dispose(): void {
     this.#deadlineReason ??= new LameduckError(ErrorCodes.DISPOSED, 'The lameduck lifecycle was disposed.');
-    this.#forEachConn((conn) => {
-      if (conn.kind !== 'http2') clearTimeout(conn.timer);
-    });
+    this.#forEachConn((conn) => clearTimeout(conn.timer));
     this.#conns.clear();
+    this.#sessions.clear(this.#deadlineReason);
     this.#handshakes.clear();
     this.#servers.clear();
     this.#toReap.clear();
@@ -784,13 +653,6 @@ export class ConnectionTracker {
     if (!this.#opts.onUpgraded(conn.socket, conn.upgraded)) conn.socket.destroy();
   }
 
-  #goaway(conn: Http2Conn): void {
-    if (conn.goaway || conn.session.closed || conn.session.destroyed) return;
-    conn.goaway = true;
-    // GOAWAY (RFC 9113 §6.8): streams already open finish, the client opens no new ones here.
-    conn.session.close();
-  }
-
   #onSocketClose(conn: Http1Conn): void {
     clearTimeout(conn.timer);
     // Responses queued behind a pipelined one never get a 'close' of their own.
@@ -802,9 +664,8 @@ export class ConnectionTracker {
   }
 
   #untrack(conn: Conn, how: 'idle' | 'upgraded' | 'response' | 'other'): void {
-    const key = conn.kind === 'http2' ? conn.session : conn.socket;
-    if (this.#conns.get(key) !== conn) return;
-    this.#conns.delete(key);
+    if (this.#conns.get(conn.socket) !== conn) return;
+    this.#conns.delete(conn.socket);
     if (this.#countDuringShutdown) {
       if (conn.forced) this.stats.forced++;
       else if (how === 'idle') this.stats.closedIdle++;
