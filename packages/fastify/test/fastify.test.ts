@@ -38,7 +38,14 @@ describe('@lameduck/fastify', () => {
     });
     const url = await urlOf(fastify.server);
     const connect = () => cleanup.connect(url);
-    return { fastify, order, release: released.resolve, entered: entered.promise, connect };
+    /** Sends `GET /slow` on a new connection; resolves once the route holds it. */
+    const slow = async () => {
+      const conn = await connect();
+      conn.get('/slow');
+      await entered.promise;
+      return conn;
+    };
+    return { fastify, order, release: released.resolve, slow, connect };
   }
 
   it('closes cleanly when its lifecycle was disposed first (a test cleanup order)', async () => {
@@ -63,10 +70,8 @@ describe('@lameduck/fastify', () => {
   });
 
   it('ends a drain started elsewhere in fastify.close(): close hooks run once, after in-flight work, before the report', async () => {
-    const { fastify, order, release, entered, connect } = await start();
-    const conn = await connect();
-    conn.get('/slow');
-    await entered;
+    const { fastify, order, release, slow } = await start();
+    const conn = await slow();
     const drained = once(fastify.lameduck, 'drain');
     const report = fastify.lameduck.shutdown('test').then((r) => {
       order.push('report');
@@ -84,10 +89,8 @@ describe('@lameduck/fastify', () => {
   });
 
   it('drains on fastify.close() before its own preClose and onClose hooks, running each once', async () => {
-    const { fastify, order, release, entered, connect } = await start();
-    const conn = await connect();
-    conn.get('/slow');
-    await entered;
+    const { fastify, order, release, slow } = await start();
+    const conn = await slow();
     const drained = once(fastify.lameduck, 'drain');
     const closed = fastify.close().then(() => order.push('closed'));
     await drained;
@@ -101,10 +104,8 @@ describe('@lameduck/fastify', () => {
   });
 
   it('keeps forceCloseConnections: true from cutting in-flight requests: Fastify reaches it after the drain', async () => {
-    const { fastify, release, entered, connect } = await start({ forceCloseConnections: true });
-    const conn = await connect();
-    conn.get('/slow');
-    await entered;
+    const { fastify, release, slow } = await start({ forceCloseConnections: true });
+    const conn = await slow();
     const drained = once(fastify.lameduck, 'drain');
     const closed = fastify.close();
     await drained;
@@ -144,10 +145,8 @@ describe('@lameduck/fastify', () => {
   });
 
   it('lets a drain started by fastify.close() outlast pluginTimeout, which bounds preClose hooks', async () => {
-    const { fastify, release, entered, connect } = await start({ pluginTimeout: 500 });
-    const conn = await connect();
-    conn.get('/slow');
-    await entered;
+    const { fastify, release, slow } = await start({ pluginTimeout: 500 });
+    const conn = await slow();
     const drained = once(fastify.lameduck, 'drain');
     const closed = fastify.close();
     await drained;
