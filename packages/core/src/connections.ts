@@ -3,7 +3,7 @@ import type { Http2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, LameduckError } from './errors.js';
-import { afterNextPoll } from './event-loop.js';
+import { PollBatch } from './event-loop.js';
 import {
   activeResponse,
   announcesClose,
@@ -115,7 +115,7 @@ export class ConnectionTracker {
   /** The servers whose connections node lists: read when the drain starts (see nodeConnections). */
   readonly #servers = new Set<AnyServer>();
   /** Idle sockets to close once the loop has polled again (see #reapAfterPoll). */
-  readonly #toReap = new Set<Http1Conn | HandshakeConn>();
+  readonly #toReap = new PollBatch<Http1Conn | HandshakeConn>((conn) => this.#reap(conn));
   readonly #handshakes = new Map<string, Socket>();
   readonly #requests = new WeakMap<object, RequestRecord>();
   readonly #opts: TrackerOptions;
@@ -621,15 +621,7 @@ export class ConnectionTracker {
   #reapAfterPoll(conn: Http1Conn | HandshakeConn): void {
     clearTimeout(conn.timer);
     conn.timer = undefined;
-    // One wait for every socket that turns idle in this turn (thousands when a drain starts).
-    if (this.#toReap.size === 0) afterNextPoll(() => this.#reapQueued());
     this.#toReap.add(conn);
-  }
-
-  #reapQueued(): void {
-    const batch = [...this.#toReap];
-    this.#toReap.clear();
-    for (const conn of batch) this.#reap(conn);
   }
 
   #reap(conn: Http1Conn | HandshakeConn): void {

@@ -11,6 +11,7 @@ import { resolveHandleOptions } from './health-options.js';
 import { HookRegistry } from './hooks.js';
 import { silentLogger, stderrLogger } from './logger.js';
 import { type ResolvedOptions, resolveOptions } from './options.js';
+import { ExitPolicy } from './process-exit.js';
 import { Handover, type ListenOptions, type ListenTarget, type ReadyOptions } from './restart/handover.js';
 import {
   type BindRestartOptions,
@@ -21,7 +22,6 @@ import {
 } from './restart/self-upgrade.js';
 import { ownershipOf, serverKind } from './servers.js';
 import { runShutdown, type ShutdownHost } from './shutdown.js';
-import { exitProcess, installSignals, type SignalBinding, signalExitCode } from './signals.js';
 import type {
   AnyRequest,
   AnyServer,
@@ -60,15 +60,13 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
   #discovering: boolean;
   #stopDiscovery: (() => void) | undefined;
   #stopRequests: (() => void) | undefined;
-  #signals: SignalBinding | undefined;
+  readonly #exit: ExitPolicy;
   #shutdown: Promise<ShutdownReport> | undefined;
   /** What the running shutdown wants to hear about every change of connections and listeners. */
   #watch: (() => void) | undefined;
   /** listen(), ready(), restart(): made on first use (restart/handover.ts). */
   #handover: Handover | undefined;
   #disposed = false;
-  /** A second signal is ending the process: the drain must not exit it with another code. */
-  #forceExiting = false;
 
   constructor(options?: LameduckOptions) {
     super();
@@ -104,16 +102,14 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
       );
     }
 
-    if (this.#opts.signals.length > 0) {
-      this.#signals = installSignals(
-        this.#id,
-        this.#opts.signals,
-        (signal) => {
-          void this.#shutdownFor(signal, signal);
-        },
-        (signal) => this.#forceExit(signal),
-      );
-    }
+    this.#exit = new ExitPolicy(this.#id, this.#opts.signals, this.#opts.exit, {
+      log: this.#log,
+      shutdown: (signal) => {
+        void this.#shutdownFor(signal, signal);
+      },
+      forceExit: (event) => this.emit('forceExit', event),
+      resetStreams: () => this.#tracker.resetStreams(),
+    });
   }
 
   /** `ready`, `draining`, `closing` or `closed`. */
@@ -284,7 +280,7 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#unsubscribe();
-    this.#signals?.remove();
+    this.#exit.release();
     this.#handover?.dispose();
     this.#servers.releaseAll();
     this.#tracker.dispose();
@@ -335,42 +331,17 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
 
   #shutdownFor(reason: string, signal: NodeJS.Signals | undefined): Promise<ShutdownReport> {
     if (this.#shutdown === undefined) {
-      // Assigned before #run starts: a listener of its synchronous events that calls shutdown() again
-      // gets this same promise.
+      // Assigned before the sequence starts: a listener of its synchronous events that calls shutdown()
+      // again gets this same promise.
       let running!: Promise<ShutdownReport>;
       this.#shutdown = Promise.resolve().then(() => running);
-      running = runShutdown(this.#host(), reason, signal).then((report) => {
-        // A shutdown not started by a signal leaves the signals: a later one gets node's default.
-        if (signal === undefined) this.#signals?.remove();
-        return report;
-      });
-    }
-    if (signal !== undefined && this.#signals !== undefined) {
-      const signals = this.#signals;
-      const exit = this.#opts.exit ? exitProcess : undefined;
-      const release = exit === undefined ? undefined : holdProcess();
-      void this.#shutdown.then((report) => {
-        release?.();
-        // A second signal is ending the process with its own code.
-        if (this.#forceExiting) return;
-        signals.finished(report.exitCode, exit);
-      });
+      running = runShutdown(this.#host(), reason, signal);
+      this.#exit.shutdownStarted(this.#shutdown, signal);
+    } else if (signal !== undefined) {
+      // A signal during a shutdown started otherwise: the process exits after its report.
+      this.#exit.shutdownStarted(this.#shutdown, signal);
     }
     return this.#shutdown;
-  }
-
-  #forceExit(signal: NodeJS.Signals): void {
-    const exitCode = signalExitCode(signal);
-    this.#log.warn({ signal, exitCode }, 'second signal: exiting now without finishing the drain');
-    this.emit('forceExit', { signal, exitCode });
-    if (!this.#opts.exit) return;
-    // Not process.exit() at once: an HTTP/2 stream cut by the exit, on a session that already sent
-    // GOAWAY(NO_ERROR), would reach the client as a connection end, which node's client (and others)
-    // take for the end of a complete body. Every open stream is reset with CANCEL first, and the exit
-    // waits one turn of the loop for those frames to be written.
-    this.#forceExiting = true;
-    this.#tracker.resetStreams();
-    setImmediate(() => exitProcess(exitCode));
   }
 
   /** The narrow view of this lifecycle that the shutdown sequence works with (shutdown.ts). */
@@ -419,28 +390,10 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
         },
         shutdown: (reason) => this.shutdown(reason),
         serveLateRequests: () => this.#tracker.serveLateRequests(),
-        exitAfter: (shutdown, exit) => this.#exitAfter(shutdown, exit),
+        exitAfter: (shutdown, exit) => this.#exit.exitAfter(shutdown, exit),
       });
     }
     return this.#handover;
-  }
-
-  /**
-   * Exit once this shutdown (a hand-over's) is over, when `exit` asks for it or, left undefined, when
-   * this lifecycle owns the signals with `exit` on. A lifecycle that owns signals goes through the exit
-   * bookkeeping of signals.ts, so the process still waits for every other signal-owning lifecycle,
-   * exactly as after a signal.
-   */
-  #exitAfter(shutdown: Promise<ShutdownReport>, exit: boolean | undefined): void {
-    const owns = this.#signals !== undefined && this.#opts.exit;
-    if (!(exit ?? owns)) return;
-    const signals = this.#signals;
-    const release = holdProcess();
-    void shutdown.then((report) => {
-      release();
-      if (signals !== undefined) signals.finished(report.exitCode, exitProcess);
-      else exitProcess(report.exitCode);
-    });
   }
 
   /**
@@ -502,18 +455,6 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     return bindRestartSignal(this.#handoverOf(), options);
   }
   // ── End of the restart block. ─────────────────────────────────────────────────────────────────────
-}
-
-/**
- * Keeps the process alive until the returned function is called. Every timer of the drain is unref'd, so
- * that lameduck never holds a process open by itself; but once a shutdown that ends in `process.exit`
- * has begun, the process must live until the report: otherwise a hook that awaits a promise nothing will
- * settle lets the event loop run empty, and node exits 0 with no report and the later hooks never run.
- */
-function holdProcess(): () => void {
-  // A ref'd handle that never fires (not a poll): the report's own events end the hold.
-  const hold = setTimeout(() => {}, 2_147_483_647);
-  return () => clearTimeout(hold);
 }
 
 /**
