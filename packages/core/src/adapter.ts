@@ -1,8 +1,9 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describeValue } from './describe-value.js';
 import { healthOptionNames, resolveHealthPaths } from './health-options.js';
 import { createLameduck, Lameduck } from './lifecycle.js';
 import { checkKnownKeys, coreOptionNames, invalid, isOptionsObject } from './options.js';
-import type { LameduckOptions } from './types.js';
+import type { AnyServer, LameduckOptions } from './types.js';
 
 /**
  * The options every framework adapter takes: the core options, or a lifecycle to share, plus health
@@ -98,4 +99,26 @@ export function resolveAdapterOptions(
     return { lameduck: shared, ...resolved };
   }
   return { lameduck: createLameduck({ ...defaults, ...core }), ...resolved };
+}
+
+/**
+ * Puts the gate in front of the server's 'request' listeners once the shutdown begins: for a framework
+ * whose own per-request hook would cost every request of the service's life (Fastify's `onRequest`).
+ * While the state is `ready` the gate has nothing to answer, so nothing runs per request until then.
+ * Listeners added after the shutdown began are not gated.
+ *
+ * @example
+ * gateFromShutdown(lameduck, fastify.server);
+ */
+export function gateFromShutdown(lameduck: Lameduck, server: AnyServer): void {
+  const install = () => {
+    const listeners = server.listeners('request') as ((req: unknown, res: unknown) => void)[];
+    server.removeAllListeners('request');
+    server.on('request', function gated(this: AnyServer, req: IncomingMessage, res: ServerResponse) {
+      if (lameduck.gate(req, res)) return;
+      for (const listener of listeners) listener.call(this, req, res);
+    });
+  };
+  if (lameduck.state === 'ready') lameduck.once('shutdown', install);
+  else install();
 }

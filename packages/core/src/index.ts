@@ -1,4 +1,9 @@
-export { type AdapterOptions, type ResolvedAdapterOptions, resolveAdapterOptions } from './adapter.js';
+export {
+  type AdapterOptions,
+  gateFromShutdown,
+  type ResolvedAdapterOptions,
+  resolveAdapterOptions,
+} from './adapter.js';
 export { type ErrorCode, ErrorCodes, isLameduckError, LameduckError } from './errors.js';
 export { createLameduck, type HandleOptions, Lameduck } from './lifecycle.js';
 export { stderrLogger } from './logger.js';

@@ -1,4 +1,10 @@
-import { type AdapterOptions, ErrorCodes, type Lameduck, resolveAdapterOptions } from '@lameduck/core';
+import {
+  type AdapterOptions,
+  ErrorCodes,
+  gateFromShutdown,
+  type Lameduck,
+  resolveAdapterOptions,
+} from '@lameduck/core';
 import type { FastifyPluginAsync } from 'fastify';
 import fp from 'fastify-plugin';
 
@@ -53,11 +59,9 @@ const plugin: FastifyPluginAsync<GracefulPluginOptions> = async (fastify, option
   lameduck.attach(fastify.server);
   fastify.decorate('lameduck', lameduck);
 
-  fastify.addHook('onRequest', (request, reply, done) => {
-    // lameduck answered (or must drop) this request: a hijacked reply ends Fastify's hook chain.
-    if (lameduck.gate(request.raw, reply.raw)) reply.hijack();
-    done();
-  });
+  // The gate goes in front of Fastify's router when the shutdown begins, not as an onRequest hook:
+  // a hook would run on every request of the service's life, and the gate answers nothing before.
+  gateFromShutdown(lameduck, fastify.server);
   for (const [path, handler] of [
     [readinessPath, lameduck.readiness],
     [livenessPath, lameduck.liveness],
