@@ -94,7 +94,7 @@ describe.concurrent('a pod deleted under load, as the kubelet and the endpoints 
   for (const removalDelay of removalDelays) {
     it(`with the adaptive drain delay ({ max: ${drainDelay}, quiet: ${quietMs} }), loses no request when the removal lands after ${removalDelay} ms, and exits once the traffic has moved`, async (context) => {
       const { expect } = context;
-      const { termination, servedByAAfterSigterm, report } = await deleteUnderLoad(context, removalDelay, {
+      const { a, termination, servedByAAfterSigterm, report } = await deleteUnderLoad(context, removalDelay, {
         DRAIN_QUIET: String(quietMs),
       });
       expect(report.failures, JSON.stringify(report.failures.slice(0, 20))).toEqual([]);
@@ -102,11 +102,11 @@ describe.concurrent('a pod deleted under load, as the kubelet and the endpoints 
       expect(servedByAAfterSigterm).toBeGreaterThan(0);
       expect(termination.exit).toEqual({ code: 0, signal: null });
       // The pod kept serving until the routing table had dropped it, and then stopped waiting: with the
-      // removal well before `max`, it exits before a fixed delay of `max` would even have closed its
-      // listeners.
+      // removal well before `max`, the quiet window ended the delay, not `max` (the pod's log says which;
+      // near `max`, either may, depending on the machine's pace).
       expect(termination.exitedAt).toBeGreaterThan(termination.removedAt);
-      if (removalDelay + quietMs < drainDelay) {
-        expect(termination.exitedAt - termination.sigtermAt).toBeLessThan(drainDelay);
+      if (removalDelay + 2 * quietMs < drainDelay) {
+        expect(a.instance.child.stderr()).toMatch(/drain delay over: no request arrived for `quiet` ms/);
       }
       console.info(
         `kubernetes, adaptive drain delay, endpoint removal after ${removalDelay} ms: ${report.requests} ` +
