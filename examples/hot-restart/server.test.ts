@@ -1,29 +1,12 @@
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Child, spawnSource } from '@lameduck/testkit';
-import { afterEach, expect, it } from 'vitest';
+import { type Child, cleanupAfterEach, spawnSource } from '@lameduck/testkit';
+import { expect, it } from 'vitest';
+import { get } from '../http-get.js';
 
-const cleanup: (() => void)[] = [];
-afterEach(() => {
-  for (const fn of cleanup.splice(0).reverse()) fn();
-});
-
-function get(url: string): Promise<{ status?: number; body: string; connection?: string }> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(url, { agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (d: string) => {
-          body += d;
-        });
-        res.on('end', () => resolve({ status: res.statusCode, body, connection: res.headers.connection }));
-      })
-      .on('error', reject);
-  });
-}
+const cleanup = cleanupAfterEach();
 
 /** Resolves once the PID file names `pid`: it is renamed into place, which a watch on its directory sees. */
 function pidFileNames(file: string, pid: number): Promise<void> {
@@ -48,7 +31,7 @@ function pidFileNames(file: string, pid: number): Promise<void> {
 
 it('SIGHUP: the in-flight request finishes with the old greeting, new requests get the new one from a new PID', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lameduck-hot-restart-'));
-  cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+  cleanup(() => fs.rmSync(dir, { recursive: true, force: true }));
   const greetingFile = path.join(dir, 'greeting.txt');
   const pidFile = path.join(dir, 'app.pid');
   fs.writeFileSync(greetingFile, 'hello\n');
@@ -61,7 +44,7 @@ it('SIGHUP: the in-flight request finishes with the old greeting, new requests g
       SLOW_MS: '120000',
     },
   });
-  cleanup.push(() => child.kill());
+  cleanup(() => child.kill());
   const serving = /serving "(.*)" at (\S+) \(pid (\d+)\)\n/;
 
   // 1. Start: the first process serves "hello" and the PID file names it.
@@ -81,7 +64,7 @@ it('SIGHUP: the in-flight request finishes with the old greeting, new requests g
   child.signal('SIGHUP');
   const second = await child.match(serving, 'stdout', first.index + first[0].length);
   const newPid = Number(second[3]);
-  cleanup.push(() => {
+  cleanup(() => {
     try {
       process.kill(newPid, 'SIGKILL');
     } catch {}

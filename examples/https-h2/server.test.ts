@@ -5,13 +5,10 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Child, requireSelfSignedCert, spawnSource } from '@lameduck/testkit';
-import { afterEach, expect, it } from 'vitest';
+import { type Child, cleanupAfterEach, requireSelfSignedCert, spawnSource } from '@lameduck/testkit';
+import { expect, it } from 'vitest';
 
-const cleanup: (() => void)[] = [];
-afterEach(() => {
-  for (const fn of cleanup.splice(0).reverse()) fn();
-});
+const cleanup = cleanupAfterEach();
 
 /** One HTTP/2 request on `session`; resolves the status and body, or the error that ended the stream. */
 function h2get(
@@ -57,7 +54,7 @@ it('finishes an in-flight HTTP/2 stream during the drain, sends GOAWAY and exits
   // A throwaway certificate for 127.0.0.1, made now: no key is committed.
   const tls = requireSelfSignedCert();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lameduck-h2-'));
-  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  cleanup(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(path.join(dir, 'key.pem'), tls.key);
   writeFileSync(path.join(dir, 'cert.pem'), tls.cert);
   const child: Child = spawnSource(fileURLToPath(new URL('./server.ts', import.meta.url)), {
@@ -70,7 +67,7 @@ it('finishes an in-flight HTTP/2 stream during the drain, sends GOAWAY and exits
       SLOW_MS: '120000',
     },
   });
-  cleanup.push(() => child.kill());
+  cleanup(() => child.kill());
   const origin = (await child.line('listening on ')).split(' ')[0] ?? '';
 
   // One port, two protocols: HTTP/1.1 for a client that does not offer h2, HTTP/2 for one that does.
@@ -79,7 +76,7 @@ it('finishes an in-flight HTTP/2 stream during the drain, sends GOAWAY and exits
     body: 'hello over HTTP/1.1\n',
   });
   const session = http2.connect(origin, { ca: tls.cert });
-  cleanup.push(() => session.destroy());
+  cleanup(() => session.destroy());
   session.on('error', () => {});
   expect(await h2get(session, '/readyz')).toEqual({ status: 200, body: '{"status":"ready"}' });
   expect(await h2get(session, '/')).toEqual({ status: 200, body: 'hello over HTTP/2.0\n' });

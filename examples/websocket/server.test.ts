@@ -1,23 +1,20 @@
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { type Child, spawnSource } from '@lameduck/testkit';
-import { afterEach, expect, it } from 'vitest';
+import { type Child, cleanupAfterEach, spawnSource } from '@lameduck/testkit';
+import { expect, it } from 'vitest';
 import WebSocket from 'ws';
 
-const cleanup: (() => void)[] = [];
-afterEach(() => {
-  for (const fn of cleanup.splice(0).reverse()) fn();
-});
+const cleanup = cleanupAfterEach();
 
 it('closes a connected WebSocket client with 1001 on SIGTERM, then exits 0', async () => {
   const child: Child = spawnSource(fileURLToPath(new URL('./server.ts', import.meta.url)), {
     env: { PORT: '0' },
   });
-  cleanup.push(() => child.kill());
+  cleanup(() => child.kill());
   const url = (await child.line('listening on ')).split(' ')[0] ?? '';
 
   const client = new WebSocket(url);
-  cleanup.push(() => client.terminate());
+  cleanup(() => client.terminate());
   const closed = once(client, 'close');
   await once(client, 'open');
   client.send('ping');
