@@ -148,8 +148,14 @@ function keeperLine(line: string): string {
   }
 }
 
-function lost(kind: RunResult['kind'], busy: Tally, slow: Tally): number {
-  return busy.reset + busy.other + (kind === 'restart' ? busy.refused : 0) + (SLOW - slow.ok);
+/** What every run reports of its load: the tallies, the samples and the requests lost. */
+function measured(
+  kind: RunResult['kind'],
+  l: Load,
+): Pick<RunResult, 'kind' | 'busy' | 'slow' | 'slowCount' | 'samples' | 'lost'> {
+  const { busy, slow } = l;
+  const lost = busy.reset + busy.other + (kind === 'restart' ? busy.refused : 0) + (SLOW - slow.ok);
+  return { kind, busy, slow, slowCount: SLOW, samples: l.samples, lost };
 }
 
 function describeExit(e: { code: number | null; signal: NodeJS.Signals | null }): string {
@@ -201,19 +207,14 @@ export async function shutdownRun(
   await l.stop();
   ctx.out.endPhase();
   return {
-    kind: 'shutdown',
+    ...measured('shutdown', l),
     method,
     title: method === 'naive' ? 'naive: server.close() on SIGTERM' : 'lameduck: createLameduck() on SIGTERM',
-    busy: l.busy,
-    slow: l.slow,
-    slowCount: SLOW,
-    samples: l.samples,
     marks: [
       { at: at(sigterm), label: 'SIGTERM' },
       { at: at(exitedAt), label: 'exited' },
     ],
     endAt: Math.max(loadEnd, at(exitedAt)),
-    lost: lost('shutdown', l.busy, l.slow),
     took: `exited ${Math.round(exitedAt - sigterm)} ms after SIGTERM`,
     problems: exit.code === 0 ? [] : [`the server ended with ${describeExit(exit)}`],
   };
@@ -249,20 +250,15 @@ export async function naiveRestartRun(ctx: RunContext): Promise<RunResult> {
   second.proc.signal('SIGTERM');
   await second.proc.ended();
   return {
-    kind: 'restart',
+    ...measured('restart', l),
     method: 'naive',
     title: 'naive: stop, then start',
-    busy: l.busy,
-    slow: l.slow,
-    slowCount: SLOW,
-    samples: l.samples,
     marks: [
       { at: at(stop), label: 'SIGTERM' },
       { at: at(exitedAt), label: 'old exited' },
       { at: at(servingAt), label: 'new listens' },
     ],
     endAt: loadEnd,
-    lost: lost('restart', l.busy, l.slow),
     took: `refused connections for ${Math.round(servingAt - stop)} ms: from SIGTERM until the new process listened`,
     problems: exit.code === 0 ? [] : [`the old process ended with ${describeExit(exit)}`],
   };
@@ -298,20 +294,15 @@ export async function keeperRestartRun(ctx: RunContext, keeper: Server): Promise
     if (outcome[1] !== 'reload done') problems.push(`the keeper logged "${outcome[1]}"`);
     if (exit.code !== 0) problems.push(`the keeper ended with ${describeExit(exit)}`);
     return {
-      kind: 'restart',
+      ...measured('restart', l),
       method: 'lameduck',
       title: 'lameduck: the keeper reloads on SIGHUP',
-      busy: l.busy,
-      slow: l.slow,
-      slowCount: SLOW,
-      samples: l.samples,
       marks: [
         { at: at(hup), label: 'SIGHUP' },
         { at: at(doneAt), label: 'new serves' },
         { at: at(drainedAt), label: 'old drained' },
       ],
       endAt: loadEnd,
-      lost: lost('restart', l.busy, l.slow),
       took: `the new worker took over ${Math.round(doneAt - hup)} ms after SIGHUP; the socket never closed`,
       problems,
     };
