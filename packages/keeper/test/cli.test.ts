@@ -1,15 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from '../src/cli.js';
-import { cli, get, keeperDir, killAll, killPids, startKeeper, tmpDir, writeConfig } from './helpers.js';
+import { cli, get, keeperDir, killAfterEach, startKeeper, tmpDir, writeConfig } from './helpers.js';
 
-const seenPids = new Set<number>();
-afterEach(async () => {
-  await killAll();
-  killPids(seenPids);
-  seenPids.clear();
-});
+const seenPids = killAfterEach();
 
 /** Runs the CLI in this process (the bin only adds process.exit): fast enough for a matrix of cases. */
 async function run(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -1,14 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { cli, get, killAll, killPids, type Proc, startKeeper, tmpDir, writeConfig } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import {
+  cli,
+  collectPids,
+  get,
+  killAfterEach,
+  type Proc,
+  startKeeper,
+  tmpDir,
+  writeConfig,
+} from './helpers.js';
 
-const seenPids = new Set<number>();
-afterEach(async () => {
-  await killAll();
-  killPids(seenPids);
-  seenPids.clear();
-});
+const seenPids = killAfterEach();
 
 function start(config: object, extra: readonly string[]) {
   const dir = tmpDir();
@@ -16,9 +20,7 @@ function start(config: object, extra: readonly string[]) {
   const control = path.join(dir, 'control.sock');
   writeConfig(configFile, { name: 'http', ...config });
   const keeper = startKeeper(['--listen', 'http=127.0.0.1:0', '--control', control, ...extra], configFile);
-  keeper.child.stderr?.on('data', () => {
-    for (const l of keeper.lines) if (typeof l.pid === 'number') seenPids.add(l.pid);
-  });
+  collectPids(keeper, seenPids);
   return { keeper, dir, control, configFile };
 }
 

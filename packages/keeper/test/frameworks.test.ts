@@ -1,25 +1,20 @@
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   binPath,
   cli,
+  collectPids,
   freePort,
   get,
   keeperDir,
-  killAll,
-  killPids,
+  killAfterEach,
   load,
   nodeArgs,
   Proc,
   tmpDir,
 } from './helpers.js';
 
-const seenPids = new Set<number>();
-afterEach(async () => {
-  await killAll();
-  killPids(seenPids);
-  seenPids.clear();
-});
+const seenPids = killAfterEach();
 
 const fixture = (name: string) => path.join(keeperDir, 'test/fixtures', `${name}-app.ts`);
 
@@ -32,9 +27,7 @@ function keeper(app: string, port: number, control: string, extra: readonly stri
     MESSAGE: `hello from ${app}`,
     ...env,
   });
-  p.child.stderr?.on('data', () => {
-    for (const l of p.lines) if (typeof l.pid === 'number') seenPids.add(l.pid);
-  });
+  collectPids(p, seenPids);
   return p;
 }
 

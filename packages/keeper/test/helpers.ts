@@ -8,9 +8,11 @@ import { appCommand, coreDir, nodeArgs, Proc } from '../../core/test/restart/hel
 export {
   appCommand,
   appPath,
+  collectPids,
   coreDir,
   freePort,
   get,
+  killAfterEach,
   killAll,
   killPids,
   type Line,

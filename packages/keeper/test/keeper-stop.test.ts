@@ -1,14 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { get, killAll, killPids, startKeeper, tmpDir, writeConfig } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { get, killAfterEach, startKeeper, tmpDir, writeConfig } from './helpers.js';
 
-const seenPids = new Set<number>();
-afterEach(async () => {
-  await killAll();
-  killPids(seenPids);
-  seenPids.clear();
-});
+const seenPids = killAfterEach();
 
 type Outcome = 'served' | 'refused' | string;
 

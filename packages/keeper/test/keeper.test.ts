@@ -1,15 +1,10 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { cli, get, killAll, killPids, load, type Proc, startKeeper, tmpDir, writeConfig } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { cli, get, killAfterEach, load, type Proc, startKeeper, tmpDir, writeConfig } from './helpers.js';
 
-const seenPids = new Set<number>();
-afterEach(async () => {
-  await killAll();
-  killPids(seenPids);
-  seenPids.clear();
-});
+const seenPids = killAfterEach();
 
 interface Started {
   keeper: Proc;
@@ -36,6 +31,21 @@ async function start(
   const port = Number(/:(\d+)$/.exec(String(held.address))?.[1]);
   for (const l of keeper.lines) if (typeof l.pid === 'number') seenPids.add(l.pid);
   return { keeper, port, control, config: configFile };
+}
+
+/** The body of one GET on a new connection (a unix socket or an IPv6 address: `get` speaks 127.0.0.1). */
+function bodyOf(options: http.RequestOptions): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(options, (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => {
+          body += c;
+        });
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
+  });
 }
 
 function reloadsDone(keeper: Proc): number {
@@ -189,18 +199,7 @@ describe('lameduck run (the keeper)', () => {
     const dir = tmpDir();
     const socketPath = path.join(dir, 'app.sock');
     const unix = await start({ message: 'over unix' }, [], `http=${socketPath}`);
-    const body = await new Promise<string>((resolve, reject) => {
-      http
-        .get({ socketPath, path: '/' }, (res) => {
-          let b = '';
-          res.on('data', (c: Buffer) => {
-            b += c;
-          });
-          res.on('end', () => resolve(b));
-        })
-        .on('error', reject);
-    });
-    expect(body).toBe('over unix\n');
+    expect(await bodyOf({ socketPath, path: '/' })).toBe('over unix\n');
     unix.keeper.signal('SIGTERM');
     expect((await unix.keeper.exited).code).toBe(0);
     expect(fs.existsSync(socketPath)).toBe(false);
@@ -208,18 +207,7 @@ describe('lameduck run (the keeper)', () => {
     const v6 = await start({ message: 'over ipv6' }, [], 'http=[::1]:0');
     const held = await v6.keeper.msg('socket held');
     expect(String(held.address)).toMatch(/^\[::1\]:\d+$/);
-    const answer = await new Promise<string>((resolve, reject) => {
-      http
-        .get({ host: '::1', port: v6.port, path: '/' }, (res) => {
-          let b = '';
-          res.on('data', (c: Buffer) => {
-            b += c;
-          });
-          res.on('end', () => resolve(b));
-        })
-        .on('error', reject);
-    });
-    expect(answer).toBe('over ipv6\n');
+    expect(await bodyOf({ host: '::1', port: v6.port, path: '/' })).toBe('over ipv6\n');
     v6.keeper.signal('SIGTERM');
     expect((await v6.keeper.exited).code).toBe(0);
   });

@@ -6,8 +6,17 @@
 // /run/myapp a temporary directory, /usr/bin/node this node, and port 8080 a free port.
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { get, killAll, killPids, type LoadStats, load, Proc, tmpDir, writeConfig } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import {
+  collectPids,
+  get,
+  killAfterEach,
+  type LoadStats,
+  load,
+  Proc,
+  tmpDir,
+  writeConfig,
+} from './helpers.js';
 import {
   appDir,
   dockerExec,
@@ -23,12 +32,7 @@ import {
   words,
 } from './launch.js';
 
-const seenPids = new Set<number>();
-afterEach(async () => {
-  await killAll();
-  killPids(seenPids);
-  seenPids.clear();
-});
+const seenPids = killAfterEach();
 
 interface Env {
   app: string;
@@ -56,9 +60,7 @@ async function setup(server: 'example' | 'fixture' = 'example'): Promise<Env> {
 
 function start(argv: readonly string[], e: Env, cwd = e.app): Proc {
   const p = new Proc(argv[0] ?? '', argv.slice(1), e.env, [], cwd);
-  p.child.stderr?.on('data', () => {
-    for (const l of p.lines) if (typeof l.pid === 'number') seenPids.add(l.pid);
-  });
+  collectPids(p, seenPids);
   return p;
 }
 
@@ -195,9 +197,7 @@ describe('the launch forms of the restart guide', () => {
     fs.writeFileSync(script, map(guideBlock('exec-script'), e), { mode: 0o755 });
     const keeper = start([script], e);
     await reloadUnderLoad(keeper, e.port, async () => keeper.signal('SIGHUP'));
-    expect((await keeper.msg('keeper started')).keeper).toBe(keeper.pid);
-    keeper.signal('SIGTERM');
-    expect((await keeper.exited).code).toBe(0);
+    await keeperStopsOnSigterm(keeper);
   });
 
   it('systemd unit: ExecStart as systemd execs it; ExecReload reloads, SIGTERM (KillMode=mixed) drains', async () => {
@@ -212,9 +212,7 @@ describe('the launch forms of the restart guide', () => {
       const r = await runCommand(words(unitValue(unit, 'ExecReload'), e.map), e);
       expect(r.code, r.output).toBe(0);
     });
-    expect((await keeper.msg('keeper started')).keeper).toBe(keeper.pid);
-    keeper.signal('SIGTERM');
-    expect((await keeper.exited).code).toBe(0);
+    await keeperStopsOnSigterm(keeper);
   });
 
   it('systemd socket unit with the keeper (systemd-socket-activate): reload and stop', async () => {
@@ -314,6 +312,13 @@ describe('the launch forms of the restart guide', () => {
     expect((await keeper.exited).code).toBe(0);
   });
 });
+
+/** The launcher started the keeper itself (no shell in between), and SIGTERM, as it sends it, drains: exit 0. */
+async function keeperStopsOnSigterm(keeper: Proc): Promise<void> {
+  expect((await keeper.msg('keeper started')).keeper).toBe(keeper.pid);
+  keeper.signal('SIGTERM');
+  expect((await keeper.exited).code).toBe(0);
+}
 
 function map(text: string, e: Env): string {
   return mapPaths(text, e.map);

@@ -6,8 +6,8 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { get, killAll, killPids, load, Proc, tmpDir, writeConfig } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { collectPids, get, killAfterEach, load, Proc, tmpDir, writeConfig } from './helpers.js';
 import {
   appDir,
   canUnshare,
@@ -22,12 +22,7 @@ import {
   until,
 } from './launch.js';
 
-const seenPids = new Set<number>();
-afterEach(async () => {
-  await killAll();
-  killPids(seenPids);
-  seenPids.clear();
-});
+const seenPids = killAfterEach();
 
 interface Container {
   unshare: Proc;
@@ -66,9 +61,7 @@ async function container(command: (port: number) => string[]): Promise<Container
   });
   const env = { ...process.env, NODE_OPTIONS: sourceNodeOptions(), TMPDIR: root, APP_CONFIG: config };
   const unshare = new Proc('unshare', ['--pid', '--fork', '--mount-proc', ...command(port)], env, [], app);
-  unshare.child.stderr?.on('data', () => {
-    for (const l of unshare.lines) if (typeof l.pid === 'number' && l.pid > 1) seenPids.add(l.pid);
-  });
+  collectPids(unshare, seenPids);
   // The app listens (alone, or as the keeper's worker): PID 1 and whatever it started are up.
   await unshare.waitFor((l) => l.app === 'listening');
   return { unshare, init: namespaceInit(unshare), app, port, fifo, release, env };

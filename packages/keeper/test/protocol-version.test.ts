@@ -2,15 +2,10 @@
 // installed separately). A worker that speaks another control-protocol version, or that dies after
 // opening its channel but before ready, is diagnosed in the keeper's log and exit reason.
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { binPath, freePort, killAll, killPids, nodeArgs, Proc, tmpDir } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { binPath, collectPids, freePort, killAfterEach, nodeArgs, Proc, tmpDir } from './helpers.js';
 
-const seenPids = new Set<number>();
-afterEach(async () => {
-  await killAll();
-  killPids(seenPids);
-  seenPids.clear();
-});
+const seenPids = killAfterEach();
 
 /** A worker written against the raw channel: sends `lines` on it, then `then` (stay or exit 1). */
 function rawWorker(lines: readonly object[], then: 'stay' | 'exit'): string[] {
@@ -30,9 +25,7 @@ async function keeper(worker: readonly string[]): Promise<Proc> {
   // The ready timeout is long: each case is decided by what the worker says, not by a timer.
   const args = ['run', '--listen', `127.0.0.1:${port}`, '--control', control, '--ready-timeout', '100s'];
   const p = new Proc(process.execPath, [...nodeArgs, binPath, ...args, '--', ...worker], process.env);
-  p.child.stderr?.on('data', () => {
-    for (const l of p.lines) if (typeof l.pid === 'number') seenPids.add(l.pid);
-  });
+  collectPids(p, seenPids);
   return p;
 }
 

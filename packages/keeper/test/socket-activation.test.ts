@@ -1,13 +1,8 @@
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { appCommand, binPath, get, killAll, killPids, nodeArgs, socketActivate, tmpDir } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { appCommand, binPath, get, killAfterEach, nodeArgs, socketActivate, tmpDir } from './helpers.js';
 
-const seenPids = new Set<number>();
-afterEach(async () => {
-  await killAll();
-  killPids(seenPids);
-  seenPids.clear();
-});
+const seenPids = killAfterEach();
 
 describe.skipIf(process.platform !== 'linux')('the keeper under systemd-socket-activate', () => {
   it('takes the inherited socket and passes it on to its workers', async () => {

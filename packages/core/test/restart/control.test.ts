@@ -9,6 +9,17 @@ import { get, nodeArgs, tmpDir } from './helpers.js';
 
 const peer = path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures/control-peer.ts');
 
+/** The fixture peer as a keeper's worker; it writes what it heard to `out`. */
+function spawnPeer(out: string): ReturnType<typeof spawnChild> {
+  return spawnChild({
+    command: [process.execPath, ...nodeArgs, peer],
+    fds: [],
+    names: [],
+    role: 'keeper',
+    env: { ...process.env, OUT: out },
+  });
+}
+
 /** The raw lines the parent reads on the channel, beside what spawnChild makes of them. */
 function rawLines(channel: ReturnType<typeof spawnChild>): string[] {
   const lines: string[] = [];
@@ -31,13 +42,7 @@ function exited(channel: ReturnType<typeof spawnChild>): Promise<number | null> 
 describe('the control channel protocol version', () => {
   it('is carried by every message, and the child says hello when it opens the channel', async () => {
     const out = path.join(tmpDir(), 'out.json');
-    const channel = spawnChild({
-      command: [process.execPath, ...nodeArgs, peer],
-      fds: [],
-      names: [],
-      role: 'keeper',
-      env: { ...process.env, OUT: out },
-    });
+    const channel = spawnPeer(out);
     const raw = rawLines(channel);
     const hello = await new Promise<ChildEvent>((resolve) => channel.on(resolve));
     expect(hello).toEqual({ type: 'hello', pid: channel.child.pid });
@@ -52,13 +57,7 @@ describe('the control channel protocol version', () => {
 
   it('a child does not act on a message of another version: it answers unsupported and names both versions', async () => {
     const out = path.join(tmpDir(), 'out.json');
-    const channel = spawnChild({
-      command: [process.execPath, ...nodeArgs, peer],
-      fds: [],
-      names: [],
-      role: 'keeper',
-      env: { ...process.env, OUT: out },
-    });
+    const channel = spawnPeer(out);
     const raw = rawLines(channel);
     const events: ChildEvent[] = [];
     channel.on((event) => events.push(event));

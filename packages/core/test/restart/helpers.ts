@@ -1,30 +1,28 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Child, type JsonLine, sourceArgs } from '@lameduck/testkit';
+import { afterEach } from 'vitest';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const coreDir = path.resolve(here, '../..');
 export const appPath = path.join(here, 'fixtures/app.ts');
 /** How every process of the suite runs TypeScript sources. */
-export const nodeArgs = ['--conditions=@lameduck/source', '--import', 'tsx'];
+export const nodeArgs: readonly string[] = sourceArgs;
 export const appCommand = [process.execPath, ...nodeArgs, appPath];
 
-export type Line = Record<string, unknown>;
+export type Line = JsonLine;
 
-/** A child process whose stderr JSON lines can be awaited. Always started in its own process group. */
-export class Proc {
-  readonly child: ChildProcess;
-  readonly lines: Line[] = [];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolves once every process holding its stderr (it and whatever it started) has exited. */
-  readonly closed: Promise<void>;
-  #waiters: { match: (l: Line) => boolean; resolve: (l: Line) => void }[] = [];
-  output = '';
-
+/**
+ * A child process of the suite: the kit's {@link Child}, always started in a process group of its own
+ * (so that {@link killAll} ends it and whatever it started), whose stderr JSON lines are awaited with a
+ * bound.
+ */
+export class Proc extends Child {
   constructor(
     file: string,
     args: readonly string[],
@@ -32,83 +30,23 @@ export class Proc {
     stdio: (number | 'pipe' | 'ignore')[] = [],
     cwd = coreDir,
   ) {
-    this.child = spawn(file, args, {
-      env,
-      cwd,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe', ...stdio],
-    });
+    super(file, args, { env, cwd, detached: true, extraStdio: stdio });
     running.add(this);
-    let buffer = '';
-    this.child.stderr?.setEncoding('utf8');
-    this.child.stderr?.on('data', (chunk: string) => {
-      this.output += chunk;
-      buffer += chunk;
-      let nl = buffer.indexOf('\n');
-      while (nl !== -1) {
-        const text = buffer.slice(0, nl);
-        buffer = buffer.slice(nl + 1);
-        nl = buffer.indexOf('\n');
-        let line: Line;
-        try {
-          line = JSON.parse(text) as Line;
-        } catch {
-          continue;
-        }
-        this.lines.push(line);
-        for (const w of [...this.#waiters]) {
-          if (w.match(line)) {
-            this.#waiters.splice(this.#waiters.indexOf(w), 1);
-            w.resolve(line);
-          }
-        }
-      }
-    });
-    this.child.stdout?.setEncoding('utf8');
-    this.child.stdout?.on('data', (chunk: string) => {
-      this.output += chunk;
-    });
-    this.closed = new Promise((resolve) => {
-      if (this.child.stderr) this.child.stderr.on('close', () => resolve());
-      else resolve();
-    });
-    this.exited = new Promise((resolve) => {
-      this.child.on('exit', (code, signal) => {
-        running.delete(this);
-        resolve({ code, signal });
-      });
-    });
+    void this.exited.then(() => running.delete(this));
   }
 
-  get pid(): number {
-    return this.child.pid ?? 0;
+  /** The node process handle (the kit's `process`). */
+  get child(): ChildProcess {
+    return this.process;
   }
 
   /** Resolves with the first line (from `from` on) that matches; rejects after `ms` with the output so far. */
   waitFor(match: (l: Line) => boolean, ms = 60_000, from = 0): Promise<Line> {
-    const seen = this.lines.slice(from).find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((w) => w.resolve !== done);
-        reject(new Error(`timed out waiting for a line; output:\n${this.output.slice(-4000)}`));
-      }, ms);
-      const done = (l: Line) => {
-        clearTimeout(timer);
-        resolve(l);
-      };
-      this.#waiters.push({ match, resolve: done });
-    });
+    return this.json(match, { from, ms });
   }
 
   msg(text: string, extra: (l: Line) => boolean = () => true, ms?: number, from = 0): Promise<Line> {
     return this.waitFor((l) => l.msg === text && extra(l), ms, from);
-  }
-
-  signal(signal: NodeJS.Signals): void {
-    try {
-      process.kill(this.pid, signal);
-    } catch {}
   }
 }
 
@@ -128,10 +66,39 @@ export async function killAll(): Promise<void> {
 /** Kills process groups of workers whose PIDs a test saw (they run in groups of their own). */
 export function killPids(pids: Iterable<number>): void {
   for (const pid of pids) {
+    // process.kill(-1) would signal every process we may signal; PID 1 is a namespace's init, not ours.
+    if (pid <= 1) continue;
     try {
       process.kill(-pid, 'SIGKILL');
     } catch {}
   }
+}
+
+/**
+ * Registers an `afterEach` that kills every process group the suite started ({@link killAll}), then the
+ * groups of the PIDs put in the returned set during the test ({@link killPids}): workers a test saw.
+ */
+export function killAfterEach(): Set<number> {
+  const seen = new Set<number>();
+  afterEach(async () => {
+    await killAll();
+    killPids(seen);
+    seen.clear();
+  });
+  return seen;
+}
+
+/** Adds to `seen`, as `p` logs them, the numbers its JSON lines carry under `keys` (worker PIDs). */
+export function collectPids(p: Proc, seen: Set<number>, keys: readonly string[] = ['pid']): Proc {
+  p.child.stderr?.on('data', () => {
+    for (const l of p.lines) {
+      for (const key of keys) {
+        const pid = l[key];
+        if (typeof pid === 'number') seen.add(pid);
+      }
+    }
+  });
+  return p;
 }
 
 export function tmpDir(): string {
@@ -170,9 +137,7 @@ export async function socketActivate(
     ['-l', `127.0.0.1:${port}`, '--fdname=web', '-E', `APP_CONFIG=${configFile}`, '-E', 'PATH', ...command],
     { ...process.env },
   );
-  launcher.child.stderr?.on('data', () => {
-    for (const l of launcher.lines) if (typeof l.pid === 'number') seen.add(l.pid);
-  });
+  collectPids(launcher, seen);
   // It reports "Listening on ..." on stderr before it takes connections.
   await new Promise<void>((resolve) => {
     const check = () => (launcher.output.includes('Listening on') ? resolve() : undefined);

@@ -1,13 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { formatAddress, parseAddress, parseListenEnv } from '../../src/restart/listen-fds.js';
-import { appCommand, get, killAll, killPids, nodeArgs, socketActivate } from './helpers.js';
+import { appCommand, get, killAfterEach, nodeArgs, socketActivate } from './helpers.js';
 
-const seenPids = new Set<number>();
-afterEach(async () => {
-  await killAll();
-  killPids(seenPids);
-  seenPids.clear();
-});
+const seenPids = killAfterEach();
 
 describe('the systemd variables', () => {
   const pid = process.pid;

@@ -1,15 +1,15 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLameduck } from '../../src/index.js';
 import { bindRestart } from '../../src/restart/self-upgrade.js';
 import {
   appCommand,
   appPath,
+  collectPids,
   get,
-  killAll,
-  killPids,
+  killAfterEach,
   type Line,
   load,
   nodeArgs,
@@ -18,20 +18,10 @@ import {
   writeConfig,
 } from './helpers.js';
 
-const seenPids = new Set<number>();
-afterEach(async () => {
-  await killAll();
-  killPids(seenPids);
-  seenPids.clear();
-});
+const seenPids = killAfterEach();
 
 function track(p: Proc): void {
-  p.child.stderr?.on('data', () => {
-    for (const l of p.lines) {
-      if (typeof l.pid === 'number') seenPids.add(l.pid);
-      if (typeof l.child === 'number') seenPids.add(l.child);
-    }
-  });
+  collectPids(p, seenPids, ['pid', 'child']);
 }
 
 async function startApp(config: object) {
