@@ -4,6 +4,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'vitest';
 import {
   binarySuite,
@@ -58,19 +59,20 @@ export interface Balanced extends Ports {
  */
 export async function balance(
   { onTestFinished }: TestContext,
-  name: string,
   template: URL,
   render: (text: string, ports: Ports, dir: string) => string,
   drainDelay: number,
 ): Promise<Balanced> {
   const procs = new Processes();
+  // Named for the example's directory: lameduck-nginx-…, lameduck-haproxy-….
+  const name = path.basename(path.dirname(fileURLToPath(template)));
   const dir = mkdtempSync(path.join(tmpdir(), `lameduck-${name}-`));
   onTestFinished(async () => {
     await procs.stopAll();
     rmSync(dir, { recursive: true, force: true });
   });
   const [listen, a, b] = (await freePorts(3)) as [number, number, number];
-  const config = path.join(dir, path.basename(template.pathname));
+  const config = path.join(dir, path.basename(fileURLToPath(template)));
   writeFileSync(config, render(readFileSync(template, 'utf8'), { listen, a, b }, dir));
   const env = { DRAIN_DELAY: String(drainDelay), SHUTDOWN_TIMEOUT: '20000' };
   const instances = await Promise.all([procs.instance(a, env), procs.instance(b, env)]);

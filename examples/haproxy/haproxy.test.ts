@@ -36,13 +36,7 @@ async function rollBehindHaproxy(
   const started = performance.now();
   // The instances first: HAProxy starts its servers UP and its first checks pass, so it prints nothing
   // when it is ready; the test waits until it accepts connections.
-  const balanced = await balance(
-    context,
-    'haproxy',
-    new URL('./haproxy.cfg', import.meta.url),
-    render,
-    drainDelay,
-  );
+  const balanced = await balance(context, new URL('./haproxy.cfg', import.meta.url), render, drainDelay);
   const { procs, instances, env, listen, a } = balanced;
   const name = (i: Instance) => (i.port === a ? 'a' : 'b');
   const lb = procs.service(file, ['-db', '-f', balanced.config]);

@@ -44,13 +44,7 @@ async function rollBehindNginx(
 ): Promise<string> {
   const started = performance.now();
   // nginx has no health checks to wait for, so the instances go first.
-  const balanced = await balance(
-    context,
-    'nginx',
-    new URL('./nginx.conf', import.meta.url),
-    render,
-    drainDelay,
-  );
+  const balanced = await balance(context, new URL('./nginx.conf', import.meta.url), render, drainDelay);
   const { procs, dir, instances, env } = balanced;
   // -p: relative paths resolve in the temporary directory; -g: stay in the foreground, a child of this
   // test (the shipped file leaves `daemon` to the service manager).
