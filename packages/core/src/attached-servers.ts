@@ -123,7 +123,7 @@ export class AttachedServers {
 }
 
 /** Bound of acceptQueued(): a listener still holding queued connections is closed after this long anyway. */
-const ACCEPT_QUEUED_MAX_MS = 100;
+const ACCEPT_QUEUED_MAX_MS = 1_000;
 
 /**
  * Resolves once the connections that wait in the listener's accept queue now have been accepted.

@@ -4,13 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ErrorCodes, LameduckError } from './errors.js';
 import { PollBatch } from './event-loop.js';
-import {
-  activeResponse,
-  announcesClose,
-  idleForMs,
-  type MessageSocket,
-  nodeConnections,
-} from './http1-internals.js';
+import { activeResponse, announcesClose, Http1Internals, type MessageSocket } from './http1-internals.js';
 import { Http2Sessions } from './http2-sessions.js';
 import type { AnyRequest, AnyServer } from './types.js';
 import { answerUnavailable } from './unavailable.js';
@@ -114,6 +108,7 @@ export class ConnectionTracker {
   readonly #sessions: Http2Sessions;
   /** The servers whose connections node lists: read when the drain starts (see nodeConnections). */
   readonly #servers = new Set<AnyServer>();
+  readonly #node = new Http1Internals();
   /** Idle sockets to close once the loop has polled again (see #reapAfterPoll). */
   readonly #toReap = new PollBatch<Http1Conn | HandshakeConn>((conn) => this.#reap(conn));
   readonly #handshakes = new Map<string, Socket>();
@@ -196,10 +191,10 @@ export class ConnectionTracker {
   }
 
   /** The servers' sockets that node lists and this tracker does not track yet. */
-  #listedUntracked(): Socket[] {
+  #listedUntracked(servers: Iterable<AnyServer> = this.#servers): Socket[] {
     const sockets: Socket[] = [];
-    for (const server of this.#servers) {
-      for (const entry of nodeConnections(server)?.all() ?? []) {
+    for (const server of servers) {
+      for (const entry of this.#node.connections(server)?.all() ?? []) {
         const socket = entry.socket;
         if (socket != null && !socket.destroyed && !this.#conns.has(socket)) sockets.push(socket);
       }
@@ -209,10 +204,27 @@ export class ConnectionTracker {
 
   /**
    * The connections of this server are drained with the others. While node lists them, nothing is kept
-   * per connection until the drain starts.
+   * per connection until the drain starts; a server added during the drain has its connections taken
+   * over at once.
    */
   addServer(server: AnyServer): void {
     this.#servers.add(server);
+    if (this.#mode !== 'serving') this.#adoptListed([server]);
+  }
+
+  /**
+   * Tracks the sockets node lists for these servers, with the response each is writing, and marks the
+   * last response of each with `Connection: close` (once draining, trackSocket schedules the reap of an
+   * idle one).
+   */
+  #adoptListed(servers?: Iterable<AnyServer>): void {
+    for (const socket of this.#listedUntracked(servers)) {
+      this.trackSocket(socket);
+      const conn = this.#conns.get(socket);
+      if (conn?.kind !== 'http1') continue;
+      this.#adoptActive(conn);
+      this.#markClose(conn);
+    }
   }
 
   removeServer(server: AnyServer): void {
@@ -257,7 +269,8 @@ export class ConnectionTracker {
    */
   trackSocket(socket: Socket, server?: AnyServer): void {
     if (this.#conns.has(socket) || socket.destroyed) return;
-    if (this.#mode === 'serving' && server !== undefined && nodeConnections(server) !== undefined) return;
+    if (this.#mode === 'serving' && server !== undefined && this.#node.connections(server) !== undefined)
+      return;
     const conn: Http1Conn = {
       kind: 'http1',
       socket,
@@ -408,6 +421,8 @@ export class ConnectionTracker {
     // Node takes an upgraded socket off its connection list: it is tracked from here, whatever the mode.
     const conn = this.#http1Conn(socket as Socket);
     if (conn === undefined) return;
+    // Node publishes no request.start for an Upgrade or CONNECT request: it counts as traffic here.
+    if (this.#mode !== 'serving') this.#arrived(req);
     conn.upgraded = req;
     clearTimeout(conn.timer);
     if (this.#mode === 'draining') this.#closeUpgraded(conn);
@@ -450,7 +465,7 @@ export class ConnectionTracker {
     if (this.#mode !== 'serving') return;
     this.#mode = 'closing';
     this.#lastArrival = performance.now();
-    for (const socket of this.#listedUntracked()) this.trackSocket(socket);
+    this.#adoptListed();
     this.#forEachConn((conn) => {
       if (conn.kind === 'http1') {
         this.#adoptActive(conn);
@@ -598,7 +613,7 @@ export class ConnectionTracker {
     // socket knows which (every read and write restarts it): idle since its last activity. Without that
     // timer, the socket counts as idle from now, the cautious side.
     if (conn.kind === 'http1' && conn.socket.bytesRead > conn.bytesAtIdle) {
-      conn.idleSince = now - (idleForMs(conn.socket) ?? 0);
+      conn.idleSince = now - (this.#node.idleForMs(conn.socket) ?? 0);
       conn.bytesAtIdle = conn.socket.bytesRead;
     }
     const wait = conn.idleSince + this.#opts.idleGrace - now;

@@ -30,67 +30,66 @@ export interface ListedConnection {
   socket?: Socket | null;
 }
 
-/** The key of node's connection list on HTTP/1 servers: one symbol for the whole process, found once. */
-let connectionsKey: symbol | undefined;
-
 /**
- * Node's own list of the connections of an HTTP/1 (or HTTPS) server: the one `closeIdleConnections()`
- * and `closeAllConnections()` walk, kept by node from the moment the server listens (`kConnections`, a
- * node internal). While it exists, lameduck keeps nothing per connection of its own until the drain
- * starts and reads this list then. Undefined on servers without it (HTTP/2, not listening yet).
+ * Node's internals an HTTP/1 drain reads, with what it learns of them kept per instance (one per
+ * tracker): the symbols are found once, and the timers' clock is read once per synchronous pass.
  */
-export function nodeConnections(server: AnyServer): { all(): ListedConnection[] } | undefined {
-  if (connectionsKey === undefined) {
-    connectionsKey = Object.getOwnPropertySymbols(server).find(
+export class Http1Internals {
+  #connectionsKey: symbol | undefined;
+  #socketTimerKey: symbol | undefined;
+  /** timersNow()'s reading, kept until the current task's microtasks have run. */
+  #clock: number | undefined;
+
+  /**
+   * Node's own list of the connections of an HTTP/1 (or HTTPS) server: the one
+   * `closeIdleConnections()` and `closeAllConnections()` walk, kept by node from the moment the server
+   * listens (`kConnections`). While it exists, lameduck keeps nothing per connection of its own until the
+   * drain starts and reads this list then. Undefined on servers without it (HTTP/2, not listening yet).
+   */
+  connections(server: AnyServer): { all(): ListedConnection[] } | undefined {
+    this.#connectionsKey ??= Object.getOwnPropertySymbols(server).find(
       (k) => k.description === 'http.server.connections',
     );
-    if (connectionsKey === undefined) return undefined;
+    if (this.#connectionsKey === undefined) return undefined;
+    const list = (server as unknown as Record<symbol, unknown>)[this.#connectionsKey] as
+      | { all?: unknown }
+      | undefined;
+    return typeof list?.all === 'function' ? (list as { all(): ListedConnection[] }) : undefined;
   }
-  const list = (server as unknown as Record<symbol, unknown>)[connectionsKey] as
-    | { all?: unknown }
-    | undefined;
-  return typeof list?.all === 'function' ? (list as { all(): ListedConnection[] }) : undefined;
-}
 
-/**
- * How long node's own timer on this socket says it has been idle, in milliseconds, when it has one. Node
- * arms it with `keepAliveTimeout` when a keep-alive response finishes (and with `server.timeout` when
- * set) and restarts it on every read and write, so its start is the socket's last activity, on the
- * timers' clock; a probe timer reads that clock's present. Node internals (the `timeout` symbol of
- * net.Socket, `_idleStart`), read only when a drain begins: undefined when they are not there.
- */
-export function idleForMs(socket: Socket): number | undefined {
-  socketTimerKey ??= Object.getOwnPropertySymbols(socket).find((k) => k.description === 'timeout');
-  const timer =
-    socketTimerKey === undefined ? undefined : (socket as unknown as Record<symbol, unknown>)[socketTimerKey];
-  const started = (timer as { _idleStart?: unknown } | null | undefined)?._idleStart;
-  if (typeof started !== 'number') return undefined;
-  const present = timersNow();
-  return present === undefined ? undefined : Math.max(0, present - started);
-}
-
-/** The key of net.Socket's own idle timer: one symbol for the whole process, found once. */
-let socketTimerKey: symbol | undefined;
-/** timersNow()'s reading, kept until the current task's microtasks have run. */
-let timersNowCache: number | undefined;
-
-/**
- * The timers' clock now, read from a probe timer's start. Read once for a whole batch: a drain that
- * starts with 10 000 sockets asks for each, in one synchronous pass, and the loop's clock does not move
- * within it.
- */
-function timersNow(): number | undefined {
-  if (timersNowCache === undefined) {
-    const probe = setTimeout(() => {}, 0);
-    const present = (probe as unknown as { _idleStart?: unknown })._idleStart;
-    clearTimeout(probe);
-    if (typeof present !== 'number') return undefined;
-    timersNowCache = present;
-    queueMicrotask(() => {
-      timersNowCache = undefined;
-    });
+  /**
+   * How long node's own timer on this socket says it has been idle, in milliseconds, when it has one.
+   * Node arms it with `keepAliveTimeout` when a keep-alive response finishes (and with `server.timeout`
+   * when set) and restarts it on every read and write, so its start is the socket's last activity, on
+   * the timers' clock (the `timeout` symbol of net.Socket, `_idleStart`). Undefined when it is not there.
+   */
+  idleForMs(socket: Socket): number | undefined {
+    this.#socketTimerKey ??= Object.getOwnPropertySymbols(socket).find((k) => k.description === 'timeout');
+    const key = this.#socketTimerKey;
+    const timer = key === undefined ? undefined : (socket as unknown as Record<symbol, unknown>)[key];
+    const started = (timer as { _idleStart?: unknown } | null | undefined)?._idleStart;
+    if (typeof started !== 'number') return undefined;
+    const present = this.#timersNow();
+    return present === undefined ? undefined : Math.max(0, present - started);
   }
-  return timersNowCache;
+
+  /**
+   * The timers' clock now, read from a probe timer's start. Read once for a whole pass: a drain that
+   * starts with 10 000 sockets asks for each, synchronously, and the loop's clock does not move within.
+   */
+  #timersNow(): number | undefined {
+    if (this.#clock === undefined) {
+      const probe = setTimeout(() => {}, 0);
+      const present = (probe as unknown as { _idleStart?: unknown })._idleStart;
+      clearTimeout(probe);
+      if (typeof present !== 'number') return undefined;
+      this.#clock = present;
+      queueMicrotask(() => {
+        this.#clock = undefined;
+      });
+    }
+    return this.#clock;
+  }
 }
 
 /** True when this response announces `Connection: close`. */

@@ -1,4 +1,5 @@
-import { type Http2Session, constants as h2, type ServerHttp2Stream } from 'node:http2';
+import type { Http2Session, ServerHttp2Stream } from 'node:http2';
+import { addAbortSignal } from 'node:stream';
 import type { TrackerMode } from './connections.js';
 import type { LameduckError } from './errors.js';
 
@@ -92,19 +93,26 @@ export class Http2Sessions {
   }
 
   /**
-   * Destroys every session with CANCEL: node resets each open stream with CANCEL and ends the session
-   * with GOAWAY(CANCEL). Neither destroy() alone (it resets with NO_ERROR) nor stream.close(CANCEL) (it
-   * first ends the stream's writable side, which sends END_STREAM) would do: a client takes either for
-   * the end of a body it has only part of (RFC 9113 §8.1). The 'error' each stream and the session then
-   * emit is lameduck's doing, not the application's: it must not become an uncaught exception.
+   * Resets every open stream with CANCEL, then destroys every session. A stream is destroyed through an
+   * AbortSignal, which node turns into RST_STREAM(CANCEL) without END_STREAM; stream.close(CANCEL) would
+   * first end its writable side (END_STREAM), and session.destroy() alone resets with NO_ERROR: a client
+   * takes either for the end of a body it has only part of (RFC 9113 §8.1). The 'error' each stream
+   * then emits is lameduck's doing, not the application's: it must not become an uncaught exception.
+   * The session itself is destroyed without an error, so it emits none, and streams lameduck does not
+   * track (server pushes) get node's usual reset.
    */
   cancelAll(): void {
     for (const record of [...this.#sessions.values()]) {
       record.forced = true;
       if (record.session.destroyed) continue;
-      for (const s of record.streams) s.stream.on('error', ignoreError);
-      record.session.on('error', ignoreError);
-      record.session.destroy(new Error('lameduck cancelled the session'), h2.NGHTTP2_CANCEL);
+      for (const s of record.streams) {
+        if (s.stream.destroyed) continue;
+        s.stream.on('error', ignoreError);
+        const cancel = new AbortController();
+        addAbortSignal(cancel.signal, s.stream);
+        cancel.abort();
+      }
+      record.session.destroy();
     }
   }
 

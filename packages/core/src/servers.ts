@@ -86,28 +86,31 @@ export function wireServer(server: AnyServer, kind: ServerKind, tracker: Connect
   }
 
   // An 'upgrade' listener changes what node does with an Upgrade request (without one, it is served as
-  // a plain request), so ours exists only while the application has one of its own.
+  // a plain request), and a 'connect' listener what it does with CONNECT (without one, node closes the
+  // connection): ours exist only while the application has its own. Either way node takes the socket
+  // off its connection list, and the tracker follows it as an upgraded socket.
   const onUpgrade = (req: http.IncomingMessage, socket: Socket) => tracker.onUpgrade(req, socket);
-  const syncUpgrade = () => {
-    const theirs = server.listeners('upgrade').filter((l) => l !== onUpgrade).length;
-    const ours = server.listeners('upgrade').includes(onUpgrade);
-    if (theirs > 0 && !ours) server.prependListener('upgrade', onUpgrade);
-    if (theirs === 0 && ours) server.removeListener('upgrade', onUpgrade);
+  const handedOver = ['upgrade', 'connect'] as const;
+  const sync = (event: (typeof handedOver)[number]) => {
+    const theirs = server.listeners(event).filter((l) => l !== onUpgrade).length;
+    const ours = server.listeners(event).includes(onUpgrade);
+    if (theirs > 0 && !ours) server.prependListener(event, onUpgrade);
+    if (theirs === 0 && ours) server.removeListener(event, onUpgrade);
   };
   const onNewListener = (event: string | symbol) => {
-    if (event === 'upgrade') queueMicrotask(syncUpgrade);
+    if (event === 'upgrade' || event === 'connect') queueMicrotask(() => sync(event));
   };
   // http2 servers with `allowHTTP1` upgrade HTTP/1 connections through node's http code as well.
   if (kind === 'http' || kind === 'https' || kind === 'http2-secure') {
     on('newListener', onNewListener);
     on('removeListener', onNewListener);
-    syncUpgrade();
+    for (const event of handedOver) sync(event);
   }
 
   return () => {
     tracker.removeServer(server);
     for (const [event, fn] of listeners) server.removeListener(event, fn);
-    server.removeListener('upgrade', onUpgrade);
+    for (const event of handedOver) server.removeListener(event, onUpgrade);
   };
 }
 
