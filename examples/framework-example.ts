@@ -27,7 +27,7 @@ export async function drainsBothPorts(server: URL, flushHook: RegExp): Promise<v
       // Held until the test sends SIGUSR2: the request stays in flight for exactly as long as needed.
       SLOW_MS: '120000',
       // Long enough to probe readiness while the listeners are still open.
-      DRAIN_DELAY: '2000',
+      DRAIN_DELAY: '5000',
       FLUSH_FILE: flushFile,
     },
   });
