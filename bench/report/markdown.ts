@@ -98,8 +98,8 @@ function overheadSection(out: string[], results: readonly OverheadResult[]): voi
     '',
     `GET / answering 2 bytes, ${first?.connections ?? 32} keep-alive connections, ${first?.seconds ?? 0} s per run after a ${first?.warmup ?? 0} s warm-up, bare vs lameduck in each stack. "kept" is lameduck's req/s over bare's, per pair; the CPU ratio is the server's own CPU time per request (user + system, from \`process.cpuUsage()\`), which other load on the machine disturbs far less than req/s.`,
     '',
-    '| stack | bare req/s | lameduck req/s | kept | p50 bare / lameduck | p99 bare / lameduck | CPU µs/req bare → lameduck | CPU per request | reproduce |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| stack | bare req/s | lameduck req/s | kept | p50 bare / lameduck | p99 bare / lameduck | CPU µs/req bare → lameduck | CPU per request | target ≤ 2 % | reproduce |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   );
   const names: Record<string, string> = {
     node: 'node:http, `handle()` + `attach()`',
@@ -119,10 +119,14 @@ function overheadSection(out: string[], results: readonly OverheadResult[]): voi
         s(o.lameduck, (x) => x.rps),
         '',
         0,
-      )} | ${percent(o.rpsRatio)} | ${fixed(s(o.bare, (x) => x.p50).median, 0)} / ${fixed(s(o.lameduck, (x) => x.p50).median, 0)} ms | ${fixed(s(o.bare, (x) => x.p99).median, 0)} / ${fixed(s(o.lameduck, (x) => x.p99).median, 0)} ms | ${fixed(s(o.bare, (x) => x.cpuPerReq).median, 1)} → ${fixed(s(o.lameduck, (x) => x.cpuPerReq).median, 1)} | ${percent(o.cpuRatio)} | ${cmd(`overhead:${o.stack}`)} |`,
+      )} | ${percent(o.rpsRatio)} | ${fixed(s(o.bare, (x) => x.p50).median, 0)} / ${fixed(s(o.lameduck, (x) => x.p50).median, 0)} ms | ${fixed(s(o.bare, (x) => x.p99).median, 0)} / ${fixed(s(o.lameduck, (x) => x.p99).median, 0)} ms | ${fixed(s(o.bare, (x) => x.cpuPerReq).median, 1)} → ${fixed(s(o.lameduck, (x) => x.cpuPerReq).median, 1)} | ${percent(o.cpuRatio)} | ${verdict(o.rpsRatio.median >= 0.98 && o.cpuRatio.median <= 1.02)} | ${cmd(`overhead:${o.stack}`)} |`,
     );
   }
-  out.push('');
+  out.push(
+    '',
+    "Target: at most 2 % fewer requests per second and no more CPU per request: **met** where the medians of both ratios are within 2 % (kept ≥ 98 % and CPU ≤ 102 %). Each pair's ratio spreads by ±10 % or more even on a quiet machine, so a verdict inside that spread is a reading, not a proof. What lameduck still does per request while serving: on plain node, `handle()`'s wrapper (a state check) and one listener of its own on the server's `'request'` event, which notes a pipelined request whose response node queues (with two listeners, node's EventEmitter copies its listener array on every emit); with Express and Koa, the middleware layer (a state check); with Fastify, nothing (the gate goes in front of Fastify's router only when the shutdown begins). lameduck allocates and subscribes nothing per request or per connection. What would close the rest on plain node: the pipelining check done inside `handle()` and the adapters rather than in a second listener, so that the server keeps one `'request'` listener.",
+    '',
+  );
 }
 
 function drainSection(
@@ -172,7 +176,7 @@ function drainSection(
       '',
       ...targets,
       '',
-      `Why the keep-alive case misses: the grace is counted from the start of the drain, not from the socket's last response. Since the core stopped following requests while serving, it does not know how long a socket has been idle when the drain starts; \`#scheduleReap\` (packages/core/src/connections.ts) sees that the socket has read bytes since it was tracked (\`bytesRead > bytesAtIdle\`, which is 0 for every socket that ever carried a request) and restarts its idle time at that moment. So the tail is the signal's delivery and the drain's start plus a full \`idleGrace\`, and a server holding only long-idle sockets waits \`idleGrace\` too (section 3) where the core's README says such sockets close at once. Where the in-flight case misses, nothing waits for a timer: it is the time from the last response to the \`'close'\` of its socket and the report on a loaded machine.`,
+      "Why the keep-alive case can miss: its socket carried a response just before SIGTERM, so it has been idle for no time when the drain starts, and it is closed only once it has been idle for `idleGrace` (a client may be reusing it at that very moment). The idle time is read from node's own keep-alive timer on the socket, so a socket idle for longer closes at once. The tail beyond the grace is the signal's delivery, the drain's start, the close taken after the next poll of the event loop (so that a request already in the kernel's buffer is answered, not reset), the socket's `'close'` and the report: a few milliseconds, which a 5 ms target leaves little room for. Where the in-flight case misses, nothing waits for a timer: it is the time from the last response to the `'close'` of its socket and the report on a loaded machine.",
       '',
     );
   }
@@ -203,10 +207,14 @@ function idleSection(out: string[], results: readonly IdleResult[]): void {
       )} | ${fixed(s(i.bare, (x) => x.lastClientCloseMs).median, 1)} / ${fixed(s(i.lameduck, (x) => x.lastClientCloseMs).median, 1)} ms | ${fixed(s(i.bare, (x) => x.perConnection).median, 0)} / ${fixed(s(i.lameduck, (x) => x.perConnection).median, 0)} B | ${spread(i.ownBytes, ' B', 0)} | ${verdict(met)} | ${cmd(`idle:${i.count}`)} |`,
     );
   }
-  out.push('');
+  out.push(
+    '',
+    "Time: `close()` + `closeIdleConnections()` destroys every idle socket at once. lameduck reads node's list when the drain starts, builds a record per socket, decides after the next poll of the event loop, and ends each idle socket with a FIN, destroying it once that is flushed (a client sending at that moment sees a clean close, not a reset). At 10 000 sockets that costs it a multiple of `close()`'s time, about a second on this machine, once per shutdown.",
+    '',
+  );
   if (missed.length > 0) {
     out.push(
-      `Missed (${missed.join(', ')}): lameduck tracks every connection while serving, so that the drain knows which sockets are idle and since when: a record per socket (kind, socket, pending requests, idle since, bytes read at idle, upgrade, flags, timer) in a \`Map\` keyed by the socket, and one shared \`'close'\` listener on each socket. Measured apart in a bare node:http server with 5 000 idle sockets, that record and its Map entry cost about 170 B per connection, and the listener 35–65 B (node's own \`'close'\` listener on the socket turns from a function into a two-element array). Node already keeps a list of each server's connections with their last activity (the list behind \`closeIdleConnections()\`); reading it when the drain starts, and tracking connections only from then on, would bring the cost while serving near zero, at the price of relying on more of node's bookkeeping than the drain already does for in-flight responses.`,
+      `Missed (${missed.join(', ')}): lameduck keeps nothing per HTTP/1 connection while serving (it reads node's own list of a server's connections when the drain starts), so what is measured here is noise, or a server whose connections node does not list (an HTTP/2 server with \`allowHTTP1\`).`,
       '',
     );
   }
@@ -327,6 +335,8 @@ function restartSection(
   out.push(
     '',
     `The naive way stops the old process first (SIGTERM: \`server.close()\`, then SIGKILL if it still runs after ${KILL_AFTER_MS} ms, pm2's default \`kill_timeout\`) and then starts the new one: every request in the gap is refused. pm2 runs the same naive app in cluster mode; its reload starts the new worker, then sends the old one SIGINT, and SIGKILL if it still runs after \`kill_timeout\`.`,
+    '',
+    "Open: the shutdown column shows resets for the keeper and the self-upgrade (0 to 7 per round, each in place of a 503 or a refused connection) under this paced load, where section 4's back-to-back load on plain node shows none. It is not new: the code before this round of work showed them as often (23 resets in 10 rounds of `--only restart:self-upgrade`, against 17 after). The cause is not found yet. Both methods serve on a listening socket handed over by another process (`lameduck.listen()`), which section 4's servers do not: a second holder of that descriptor would let the kernel queue connections that nobody accepts and reset them at exit, so that is where to look first.",
     '',
   );
   if (svg !== undefined) {
