@@ -73,7 +73,14 @@ export class Load {
   #stopping = false;
   #inFlight = 0;
   #served = 0;
-  readonly #busyAgent: http.Agent;
+  /**
+   * One agent (one keep-alive socket) per busy client, as separate clients have. A pool shared by all of
+   * them would keep some sockets idle for long stretches and hand one out at any moment: when a server
+   * closes such a socket, a request written on it at that instant is reset, whoever the server is
+   * (HTTP/1.1 has no way to announce the close; RFC 9112 §9.3.1 has clients retry). That race is not
+   * what the demo compares.
+   */
+  readonly #busyAgents: http.Agent[];
   readonly #slowAgent = new http.Agent({ keepAlive: true });
   readonly #idleAgent = new http.Agent({ keepAlive: true });
   readonly #loops: Promise<void>;
@@ -81,7 +88,10 @@ export class Load {
 
   /** Opens the idle sockets, then starts the busy clients. */
   constructor(readonly options: LoadOptions) {
-    this.#busyAgent = new http.Agent({ keepAlive: true, maxSockets: options.clients });
+    this.#busyAgents = Array.from(
+      { length: options.clients },
+      () => new http.Agent({ keepAlive: true, maxSockets: 1 }),
+    );
     this.#loops = this.#run();
   }
 
@@ -90,7 +100,9 @@ export class Load {
     await Promise.all(
       Array.from({ length: idleSockets }, () => this.#request(this.#idleAgent, '/', undefined)),
     );
-    await Promise.all(Array.from({ length: clients }, () => this.#loop()));
+    await Promise.all(
+      Array.from({ length: clients }, (_, i) => this.#loop(this.#busyAgents[i] as http.Agent)),
+    );
   }
 
   /** Requests served so far (answered 200), requests waiting for an answer, sockets open. */
@@ -102,7 +114,7 @@ export class Load {
   }
   get socketsOpen(): number {
     let n = 0;
-    for (const agent of [this.#busyAgent, this.#slowAgent, this.#idleAgent]) {
+    for (const agent of [...this.#busyAgents, this.#slowAgent, this.#idleAgent]) {
       for (const list of [...Object.values(agent.sockets), ...Object.values(agent.freeSockets)]) {
         n += list?.length ?? 0;
       }
@@ -138,7 +150,7 @@ export class Load {
   async stop(): Promise<void> {
     this.#stopping = true;
     await Promise.all([this.#loops, this.#slow]);
-    for (const agent of [this.#busyAgent, this.#slowAgent, this.#idleAgent]) agent.destroy();
+    for (const agent of [...this.#busyAgents, this.#slowAgent, this.#idleAgent]) agent.destroy();
   }
 
   async #request(agent: http.Agent, path: string, tally: Tally | undefined): Promise<Outcome> {
@@ -151,12 +163,12 @@ export class Load {
     return outcome;
   }
 
-  async #loop(): Promise<void> {
+  async #loop(agent: http.Agent): Promise<void> {
     const { paceMs, onRefused } = this.options;
     let next = performance.now();
     while (!this.#stopping) {
       // A 503 with Retry-After closed its connection; the next turn of the loop is the retry.
-      const outcome = await this.#request(this.#busyAgent, '/', this.busy);
+      const outcome = await this.#request(agent, '/', this.busy);
       if (outcome === 'refused' && onRefused === 'stop') return;
       next = Math.max(next + paceMs, performance.now());
       await sleepMs(next - performance.now());
