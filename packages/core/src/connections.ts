@@ -124,6 +124,12 @@ export class ConnectionTracker {
   #lastArrivalKey: object | undefined;
   #arrivalBefore = 0;
   #lateRequests: 'reject' | 'serve';
+  /**
+   * Request listeners (the lifecycle's handle() wrappers) that note pipelined requests themselves: a
+   * server whose every 'request' listener is one of them needs no listener of the tracker's (see
+   * wireServer), so its requests cost one call less while serving.
+   */
+  readonly #notingListeners = new WeakSet<object>();
 
   /** 'close' of a tracked HTTP/1 socket (`this` is the socket). */
   readonly #onHttp1Close: (this: Socket) => void;
@@ -354,6 +360,24 @@ export class ConnectionTracker {
   onServingRequest(req: IncomingMessage, res: ServerResponse): void {
     if (this.#mode !== 'serving' || (req.socket as MessageSocket)._httpMessage === res) return;
     this.onRequest(req, res);
+  }
+
+  /**
+   * A pipelined request noted by a request listener of the lifecycle (handle()) rather than by the
+   * server listener: only for a server this tracker drains, as the server listener is only on those.
+   */
+  onServingPipelined(req: IncomingMessage, res: ServerResponse): void {
+    const server = (req.socket as Socket & { server?: AnyServer }).server;
+    if (server !== undefined && this.#servers.has(server)) this.onServingRequest(req, res);
+  }
+
+  /** Marks `listener` as one that notes pipelined requests itself (see #notingListeners). */
+  addNotingListener(listener: object): void {
+    this.#notingListeners.add(listener);
+  }
+
+  isNotingListener(listener: object): boolean {
+    return this.#notingListeners.has(listener);
   }
 
   #http1Conn(socket: Socket): Http1Conn | undefined {

@@ -9,6 +9,7 @@ import { ErrorCodes, LameduckError } from './errors.js';
 import { pathOf, sendHealth } from './health.js';
 import { resolveHandleOptions } from './health-options.js';
 import { HookRegistry } from './hooks.js';
+import type { MessageSocket } from './http1-internals.js';
 import { silentLogger, stderrLogger } from './logger.js';
 import { type ResolvedOptions, resolveOptions } from './options.js';
 import { ExitPolicy } from './process-exit.js';
@@ -261,8 +262,15 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
     }
     // The same validation as the adapters' options: a path that can never match is refused here.
     const { readinessPath, livenessPath } = resolveHandleOptions(options);
-    return (req, res) => {
-      if (this.gate(req, res)) return;
+    const tracker = this.#tracker;
+    const wrapper: RequestListener = (req, res) => {
+      if (this.#state === 'ready') {
+        // The one thing the drain needs to know of a request while serving: whether node queued its
+        // response behind another (pipelining). The usual request is the one node is answering.
+        if (req.httpVersionMajor === 1 && (req.socket as MessageSocket)._httpMessage !== res) {
+          tracker.onServingPipelined(req, res);
+        }
+      } else if (this.gate(req, res)) return;
       if (readinessPath !== undefined || livenessPath !== undefined) {
         const path = pathOf(req.url);
         if (path === readinessPath) return this.readiness(req, res);
@@ -270,6 +278,9 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
       }
       listener(req, res);
     };
+    // A server whose only 'request' listeners are such wrappers needs no listener of the tracker's.
+    tracker.addNotingListener(wrapper);
+    return wrapper;
   }
 
   /**

@@ -47,11 +47,12 @@ export function wireServer(server: AnyServer, kind: ServerKind, tracker: Connect
   // biome-ignore lint/suspicious/noExplicitAny: node's listener signatures differ per event
   type Listener = (...args: any[]) => void;
   const listeners: [string, Listener][] = [];
-  const on = (event: string, fn: Listener, first = false) => {
-    if (first) server.prependListener(event, fn);
-    else server.on(event, fn);
+  const on = (event: string, fn: Listener) => {
+    server.on(event, fn);
     listeners.push([event, fn]);
   };
+  // A check queued before the unwiring must not put a listener back after it.
+  let wired = true;
 
   tracker.addServer(server);
   if (kind === 'http') on('connection', (socket: Socket) => tracker.trackSocket(socket, server));
@@ -64,26 +65,28 @@ export function wireServer(server: AnyServer, kind: ServerKind, tracker: Connect
   if (kind === 'http2' || kind === 'http2-secure') {
     on('session', (session: Http2Session) => tracker.trackSession(session));
   }
-  if (kind === 'http' || kind === 'https') {
-    // Before the application's listener, which may answer at once: a pipelined request is noted while
-    // its response is still queued (the tracker does nothing for any other request while serving).
-    on(
-      'request',
-      (req: http.IncomingMessage, res: http.ServerResponse) => tracker.onServingRequest(req, res),
-      true,
-    );
-  }
-  if (kind === 'http2-secure') {
-    // With `allowHTTP1`, node serves HTTP/1 connections with its http code, which emits the same
-    // 'request' (HTTP/2 streams arrive there too: they are tracked through their session instead).
-    on(
-      'request',
-      (req: http.IncomingMessage, res: http.ServerResponse) => {
-        if (req.httpVersionMajor === 1) tracker.onServingRequest(req, res);
-      },
-      true,
-    );
-  }
+  // A pipelined request whose response node queues must be noted while serving (see
+  // ConnectionTracker#onServingRequest), before the application's listener, which may answer at once.
+  // The lifecycle's handle() wrappers note it themselves; this listener exists only while the server
+  // has another 'request' listener, so a server served through handle() alone has one listener, and
+  // node's emit does not copy its listener array for every request.
+  const noteRequest =
+    kind === 'http2-secure'
+      ? // With `allowHTTP1`, node serves HTTP/1 connections with its http code, which emits the same
+        // 'request' (HTTP/2 streams arrive there too: they are tracked through their session instead).
+        (req: http.IncomingMessage, res: http.ServerResponse) => {
+          if (req.httpVersionMajor === 1) tracker.onServingRequest(req, res);
+        }
+      : (req: http.IncomingMessage, res: http.ServerResponse) => tracker.onServingRequest(req, res);
+  const syncRequest = () => {
+    if (!wired) return;
+    const all = server.listeners('request');
+    const needed = all.some((l) => l !== noteRequest && !tracker.isNotingListener(l));
+    const ours = all.includes(noteRequest);
+    if (needed && !ours) server.prependListener('request', noteRequest);
+    if (!needed && ours) server.removeListener('request', noteRequest);
+  };
+  const notes = kind === 'http' || kind === 'https' || kind === 'http2-secure';
 
   // An 'upgrade' listener changes what node does with an Upgrade request (without one, it is served as
   // a plain request), and a 'connect' listener what it does with CONNECT (without one, node closes the
@@ -92,25 +95,32 @@ export function wireServer(server: AnyServer, kind: ServerKind, tracker: Connect
   const onUpgrade = (req: http.IncomingMessage, socket: Socket) => tracker.onUpgrade(req, socket);
   const handedOver = ['upgrade', 'connect'] as const;
   const sync = (event: (typeof handedOver)[number]) => {
+    if (!wired) return;
     const theirs = server.listeners(event).filter((l) => l !== onUpgrade).length;
     const ours = server.listeners(event).includes(onUpgrade);
     if (theirs > 0 && !ours) server.prependListener(event, onUpgrade);
     if (theirs === 0 && ours) server.removeListener(event, onUpgrade);
   };
+  // 'newListener' comes before the listener is added: the check waits for it. No request can be
+  // emitted in between (requests come from I/O callbacks, after the microtasks).
   const onNewListener = (event: string | symbol) => {
     if (event === 'upgrade' || event === 'connect') queueMicrotask(() => sync(event));
+    if (event === 'request' && notes) queueMicrotask(syncRequest);
   };
   // http2 servers with `allowHTTP1` upgrade HTTP/1 connections through node's http code as well.
-  if (kind === 'http' || kind === 'https' || kind === 'http2-secure') {
+  if (notes) {
     on('newListener', onNewListener);
     on('removeListener', onNewListener);
     for (const event of handedOver) sync(event);
+    syncRequest();
   }
 
   return () => {
+    wired = false;
     tracker.removeServer(server);
     for (const [event, fn] of listeners) server.removeListener(event, fn);
     for (const event of handedOver) server.removeListener(event, onUpgrade);
+    server.removeListener('request', noteRequest);
   };
 }
 

@@ -50,36 +50,45 @@ describe('chaos regressions', () => {
   // chaos seed 3, trial 4 (fastify with `http2: true, https: { allowHTTP1: true }`): HTTP/1 requests
   // pipelined while serving were not noted, so the drain saw only the first; at the deadline the report
   // counted one aborted request where the client lost three.
-  it('tracks HTTP/1 requests pipelined on an HTTP/2 server with allowHTTP1', async () => {
-    const lameduck = createLameduck({ signals: false, exit: false, logger: false, timeout: 200 });
-    const arrived = countdown(3);
-    const server = http2.createSecureServer({ ...tlsFixture, allowHTTP1: true }, (_req, res) => {
-      arrived.tick();
-      // Held past the deadline: each response is in flight when the drain starts.
-      res.setHeader('Content-Type', 'text/plain');
-      res.write('started');
-    });
-    lameduck.attach(server);
-    const port = await listen(server);
-    cleanup(() => {
-      lameduck.dispose();
-      server.close();
-    });
+  it.each(['its own listener', 'handle()'])(
+    'tracks HTTP/1 requests pipelined on an HTTP/2 server with allowHTTP1 (%s)',
+    async (via) => {
+      const lameduck = createLameduck({ signals: false, exit: false, logger: false, timeout: 200 });
+      const arrived = countdown(3);
+      const handler = (_req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+        arrived.tick();
+        // Held past the deadline: each response is in flight when the drain starts.
+        res.setHeader('Content-Type', 'text/plain');
+        res.write('started');
+      };
+      const server = http2.createSecureServer(
+        { ...tlsFixture, allowHTTP1: true },
+        via === 'handle()'
+          ? (lameduck.handle(handler as unknown as http.RequestListener) as unknown as typeof handler)
+          : handler,
+      );
+      lameduck.attach(server);
+      const port = await listen(server);
+      cleanup(() => {
+        lameduck.dispose();
+        server.close();
+      });
 
-    const client = tls.connect({
-      port,
-      host: '127.0.0.1',
-      rejectUnauthorized: false,
-      ALPNProtocols: ['http/1.1'],
-    });
-    cleanup(() => client.destroy());
-    await once(client, 'secureConnect');
-    client.write('GET /1 HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(3));
-    await arrived.done;
+      const client = tls.connect({
+        port,
+        host: '127.0.0.1',
+        rejectUnauthorized: false,
+        ALPNProtocols: ['http/1.1'],
+      });
+      cleanup(() => client.destroy());
+      await once(client, 'secureConnect');
+      client.write('GET /1 HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(3));
+      await arrived.done;
 
-    const report = await lameduck.shutdown();
-    expect(report.requests).toMatchObject({ inFlightAtStart: 3, completed: 0, aborted: 3 });
-  });
+      const report = await lameduck.shutdown();
+      expect(report.requests).toMatchObject({ inFlightAtStart: 3, completed: 0, aborted: 3 });
+    },
+  );
 
   // Found alongside the previous one: on a server with `allowHTTP1`, a WebSocket was never announced
   // through 'upgraded' and was reaped as an idle HTTP/1 socket (the client saw 1006, not 1001).

@@ -259,23 +259,37 @@ describe('HTTP/1 drain', () => {
     expect(final.deadlineReached).toBe(false);
   });
 
-  it('answers pipelined requests in order and closes after the last one', async () => {
-    const held = heldHandler();
-    const { lameduck, port } = await setup(held.handler);
-    const conn = await cleanup.connect(port);
-    conn.send(
-      'GET /p1 HTTP/1.1\r\nHost: x\r\n\r\nGET /p2 HTTP/1.1\r\nHost: x\r\n\r\nGET /p3 HTTP/1.1\r\nHost: x\r\n\r\n',
-    );
-    await held.arrivals(3);
-    const report = lameduck.shutdown();
-    await once(lameduck, 'drain');
-    held.release();
-    const responses = [await conn.response(), await conn.response(), await conn.response()];
-    expect(responses.map((r) => r.body)).toEqual(['done /p1', 'done /p2', 'done /p3']);
-    expect(responses.map((r) => r.headers.connection)).toEqual(['keep-alive', 'keep-alive', 'close']);
-    expect(await conn.outcome()).toBe('fin');
-    expect((await report).requests.completed).toBe(3);
-  });
+  // Served through handle(), the wrapper notes pipelined requests itself; beside a listener of the
+  // application's own, lameduck's server listener does.
+  it.each(['handle()', 'a listener of its own'])(
+    'answers pipelined requests in order and closes after the last one (%s)',
+    async (via) => {
+      const held = heldHandler();
+      const { lameduck, port, server } =
+        via === 'handle()'
+          ? await setup(held.handler)
+          : await setup(() => {}).then((s) => {
+              s.server.removeAllListeners('request');
+              s.server.on('request', held.handler);
+              return s;
+            });
+      // Only handle()'s wrapper, or lameduck's listener before the application's.
+      expect(server.listenerCount('request')).toBe(via === 'handle()' ? 1 : 2);
+      const conn = await cleanup.connect(port);
+      conn.send(
+        'GET /p1 HTTP/1.1\r\nHost: x\r\n\r\nGET /p2 HTTP/1.1\r\nHost: x\r\n\r\nGET /p3 HTTP/1.1\r\nHost: x\r\n\r\n',
+      );
+      await held.arrivals(3);
+      const report = lameduck.shutdown();
+      await once(lameduck, 'drain');
+      held.release();
+      const responses = [await conn.response(), await conn.response(), await conn.response()];
+      expect(responses.map((r) => r.body)).toEqual(['done /p1', 'done /p2', 'done /p3']);
+      expect(responses.map((r) => r.headers.connection)).toEqual(['keep-alive', 'keep-alive', 'close']);
+      expect(await conn.outcome()).toBe('fin');
+      expect((await report).requests.completed).toBe(3);
+    },
+  );
 
   it('closes connections that never sent a request once they are idle for idleGrace', async () => {
     const { lameduck, port } = await setup((_req, res) => res.end('ok'), { idleGrace: 0 });

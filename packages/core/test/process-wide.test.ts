@@ -25,6 +25,44 @@ describe('process-wide cost', () => {
     expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
   });
 
+  // With two 'request' listeners, node's emit copies the listener array for every request: lameduck's
+  // own listener (which notes pipelined requests) is there only while handle() is not the only one.
+  it("adds no 'request' listener to a server served through handle() alone, and one beside any other", async () => {
+    const lameduck = createLameduck({ signals: false, logger: false });
+    const wrapper = lameduck.handle((_req, res) => res.end('ok'));
+    const server = http.createServer(wrapper);
+    lameduck.attach(server);
+    try {
+      expect(server.listeners('request')).toEqual([wrapper]);
+      const theirs = (_req: http.IncomingMessage, _res: http.ServerResponse) => {};
+      server.on('request', theirs);
+      // The check runs once the listener is in (node announces it before adding it).
+      await Promise.resolve();
+      const withTheirs = server.listeners('request');
+      expect(withTheirs).toHaveLength(3);
+      expect(withTheirs.slice(1)).toEqual([wrapper, theirs]);
+      server.off('request', theirs);
+      await Promise.resolve();
+      expect(server.listeners('request')).toEqual([wrapper]);
+      // A wrapper of another lifecycle does not note for this one.
+      const other = createLameduck({ signals: false, logger: false });
+      const foreign = other.handle(theirs);
+      server.on('request', foreign);
+      await Promise.resolve();
+      expect(server.listeners('request')).toHaveLength(3);
+      other.dispose();
+      server.off('request', foreign);
+      await Promise.resolve();
+      expect(server.listeners('request')).toEqual([wrapper]);
+    } finally {
+      lameduck.dispose();
+    }
+    server.on('request', () => {});
+    await Promise.resolve();
+    // Disposed: nothing of lameduck's comes back.
+    expect(server.listenerCount('request')).toBe(2);
+  });
+
   it('subscribes to no per-request channel while serving, and to the request channel during the drain', async () => {
     const requests = dc.channel('http.server.request.start');
     const connections = dc.channel('net.server.socket');
