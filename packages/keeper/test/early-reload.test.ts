@@ -42,6 +42,8 @@ describe('a reload before the first generation serves', () => {
     const serving = keeper.lines.findIndex((l) => l.msg === 'generation serving');
     expect(serving).toBe(-1);
     await keeper.msg('reload done', (l) => l.gen === 2);
+    // Until the first generation has drained, it shares the listening socket and may take a request.
+    await keeper.msg('generation drained', (l) => l.gen === 1);
     const port = await portOf(keeper);
     expect((await get(port)).body).toBe('two\n');
     expect(keeper.lines.filter((l) => l.msg === 'reload started').map((l) => l.requests)).toEqual([1]);
@@ -77,6 +79,7 @@ describe('a reload before the first generation serves', () => {
       .filter((m) => m === 'generation serving' || m === 'reload started');
     expect(order).toEqual(['generation serving', 'reload started', 'generation serving']);
     expect(keeper.lines.find((l) => l.msg === 'reload started')?.requests).toBe(2);
+    await keeper.msg('generation drained', (l) => l.gen === 1);
     expect((await get(await portOf(keeper))).body).toBe('two\n');
     keeper.signal('SIGTERM');
     expect((await keeper.exited).code).toBe(0);
