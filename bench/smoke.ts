@@ -18,6 +18,7 @@ export function smokeProblems(r: Results, svg: string | undefined): string[] {
         [...o.bare, ...o.lameduck].every((x) => x.rps > 0 && x.cpuPerReq > 0 && x.errors === 0),
       `overhead ${stack}: no clean run`,
     );
+    check(o === undefined || o.profile.busy > 0, `overhead ${stack}: the profile has no busy sample`);
   }
   for (const c of contenders) {
     const run = r.compare?.runs[c]?.[0];

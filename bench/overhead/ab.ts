@@ -1,114 +1,160 @@
-// Per-request cost, bare vs lameduck, pairs alternated, for each stack. Each run starts a fresh server
-// process (server.ts) and drives it with autocannon in a process of its own, which outruns the server;
-// the server reports its own CPU time, so CPU µs per request is measured beside req/s and latency.
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { root, spawnTs } from '../child.js';
+// Per-request cost, bare vs lameduck, for each stack, in interleaved slices. Each round starts a bare and
+// a lameduck server process side by side and one autocannon process (load.ts), warms both up, then turns
+// the load from one server to the other every half second or so. This VM's throughput swings by a
+// factor of two within seconds; slices that short put both servers through the same slow spells, which
+// runs of several seconds each, one after the other, did not (their ratios spread by ±15 %). Each
+// server's CPU time is read around each of its slices, so CPU per request is measured too. Rounds start
+// fresh processes, so what one process happened to get (memory layout, JIT decisions) is not counted
+// as the difference between the two.
 import type { BenchContext } from '../context.js';
-import { alternate, type Summary, summarize } from '../stats.js';
+import { type Summary, summarize } from '../stats.js';
+import type { Attribution } from './attribute.js';
+import { profileLameduck } from './profile.js';
+import { type Mode, type Server, type Slice, type Stack, stacks, startLoad, startServer } from './slices.js';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-export const stacks = ['node', 'express', 'fastify', 'koa'] as const;
-export type Stack = (typeof stacks)[number];
-const modes = ['bare', 'lameduck'] as const;
+export { type Stack, stacks } from './slices.js';
 
+export interface OverheadSettings {
+  /** autocannon's keep-alive connections, in every slice. */
+  connections: number;
+  /** Load on each server before the first measured slice of a round (ms). */
+  warmupMs: number;
+  /** One slice of load on one server (ms). */
+  sliceMs: number;
+  /** Measured slices per server per round. */
+  slices: number;
+  /** Warm-up and measured window of the profiled run (ms). */
+  profileWarmupMs: number;
+  profileMs: number;
+}
+
+const FULL: OverheadSettings = {
+  connections: 32,
+  warmupMs: 750,
+  sliceMs: 500,
+  slices: 8,
+  profileWarmupMs: 1_000,
+  profileMs: 2_000,
+};
+const SMOKE: OverheadSettings = {
+  connections: 32,
+  warmupMs: 100,
+  sliceMs: 100,
+  slices: 2,
+  profileWarmupMs: 100,
+  profileMs: 300,
+};
+
+/** One server's slices of one round, added up. */
 export interface OverheadRun {
+  /** Requests over the slices' summed duration. */
   rps: number;
-  /** Server CPU microseconds per request (warm-up included in both the time and the count). */
+  /** Server CPU µs per request: its CPU time over its slices, over their requests. */
   cpuPerReq: number;
+  /** Medians of the slices' p50 and p99 (ms). */
   p50: number;
   p99: number;
   errors: number;
+  requests: number;
 }
 
-export interface OverheadResult {
+export interface OverheadResult extends OverheadSettings {
   stack: Stack;
-  connections: number;
-  seconds: number;
-  warmup: number;
+  /** Per round, in round order. */
   bare: OverheadRun[];
   lameduck: OverheadRun[];
-  /** Per pair: lameduck's req/s divided by bare's. */
+  /** Per round: lameduck's req/s divided by bare's. */
   rpsRatio: Summary;
-  /** Per pair: lameduck's server CPU per request divided by bare's. */
+  /** Per round: lameduck's server CPU per request divided by bare's. */
   cpuRatio: Summary;
+  /** Per round: lameduck's p99 divided by bare's. */
+  p99Ratio: Summary;
+  /** lameduck's share of its server's CPU under load, from one profiled run. */
+  profile: Attribution;
 }
 
-export async function measureOverhead(
+function total(slices: readonly Slice[]): OverheadRun {
+  const requests = slices.reduce((n, s) => n + s.requests, 0);
+  const ms = slices.reduce((n, s) => n + s.ms, 0);
+  const cpu = slices.reduce((n, s) => n + s.cpu, 0);
+  return {
+    rps: (requests * 1_000) / ms,
+    cpuPerReq: cpu / requests,
+    p50: summarize(slices.map((s) => s.p50)).median,
+    p99: summarize(slices.map((s) => s.p99)).median,
+    errors: slices.reduce((n, s) => n + s.errors, 0),
+    requests,
+  };
+}
+
+/**
+ * One round: both servers and the load process start together; each server is warmed up, then gets
+ * `slices` slices, turn about. Which server goes first alternates with the round, so neither always
+ * follows the other (the first slice after a switch may find the machine in a different state).
+ */
+async function round(
   stack: Stack,
-  mode: (typeof modes)[number],
-  options: { seconds: number; warmup: number; connections: number },
-): Promise<OverheadRun> {
-  const server = spawnTs(path.join(here, 'server.ts'), [stack, mode]);
+  index: number,
+  settings: OverheadSettings,
+): Promise<Record<Mode, OverheadRun>> {
+  const order: readonly Mode[] = index % 2 === 0 ? ['bare', 'lameduck'] : ['lameduck', 'bare'];
+  const starting = [
+    startServer(stack, 'bare'),
+    startServer(stack, 'lameduck'),
+    startLoad(settings.connections),
+  ] as const;
   try {
-    const { port } = (await server.message((m) => m.port !== undefined)) as unknown as { port: number };
-    const c = String(options.connections);
-    const warmup = options.warmup > 0 ? ['--warmup', '[', '-c', c, '-d', String(options.warmup), ']'] : [];
-    const ac = spawn(
-      process.execPath,
-      [
-        path.join(root, 'node_modules/autocannon/autocannon.js'),
-        ...['-c', c, '-d', String(options.seconds), '-j', ...warmup],
-        `http://127.0.0.1:${port}/`,
-      ],
-      { stdio: ['ignore', 'pipe', 'ignore'] },
-    );
-    let out = '';
-    ac.stdout.on('data', (chunk: Buffer) => {
-      out += chunk;
-    });
-    await once(ac, 'exit');
-    server.process.kill('SIGTERM');
-    const { cpuMicros } = (await server.message((m) => m.cpuMicros !== undefined)) as unknown as {
-      cpuMicros: number;
-    };
-    const r = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as {
-      requests: { average: number; total: number };
-      warmup?: { requests: { total: number } };
-      latency: { p50: number; p99: number };
-      errors: number;
-      non2xx: number;
-    };
-    const served = r.requests.total + (r.warmup?.requests.total ?? 0);
-    return {
-      rps: r.requests.average,
-      cpuPerReq: cpuMicros / served,
-      p50: r.latency.p50,
-      p99: r.latency.p99,
-      errors: r.errors + r.non2xx,
-    };
+    const [bare, lameduck, load] = await Promise.all(starting);
+    const servers: Record<Mode, Server> = { bare, lameduck };
+    for (const mode of order) await load.slice(servers[mode], settings.warmupMs);
+    const slices: Record<Mode, Slice[]> = { bare: [], lameduck: [] };
+    for (let i = 0; i < settings.slices; i++) {
+      for (const mode of order) slices[mode].push(await load.slice(servers[mode], settings.sliceMs));
+    }
+    return { bare: total(slices.bare), lameduck: total(slices.lameduck) };
   } finally {
-    server.kill();
+    // Also when one of them failed to start: the others are waited for, then killed.
+    for (const p of await Promise.allSettled(starting)) if (p.status === 'fulfilled') p.value.child.kill();
   }
 }
 
-/** Every selected stack, bare and lameduck alternated for `ctx.rounds` pairs. */
+/** Every selected stack: `ctx.rounds` rounds of interleaved slices, then one profiled run. */
 export async function overhead(ctx: BenchContext): Promise<OverheadResult[]> {
-  const options = ctx.smoke
-    ? { seconds: 1, warmup: 0, connections: 32 }
-    : { seconds: 3, warmup: 1, connections: 32 };
+  const settings = ctx.smoke ? SMOKE : FULL;
   const results: OverheadResult[] = [];
   for (const stack of stacks.filter((s) => ctx.wants(s))) {
-    const runs = await alternate(
-      ctx.rounds,
-      modes,
-      (mode) => measureOverhead(stack, mode, options),
-      (mode, round, r) =>
-        ctx.log(
-          `overhead ${stack} pair ${round + 1} ${mode}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99} ms, ${r.cpuPerReq.toFixed(1)} µs CPU/req`,
-        ),
+    const bare: OverheadRun[] = [];
+    const lameduck: OverheadRun[] = [];
+    for (let i = 0; i < ctx.rounds; i++) {
+      const r = await round(stack, i, settings);
+      bare.push(r.bare);
+      lameduck.push(r.lameduck);
+      ctx.log(
+        `overhead ${stack} round ${i + 1}: ${r.bare.rps.toFixed(0)} → ${r.lameduck.rps.toFixed(0)} req/s (${pct(r.lameduck.rps / r.bare.rps)}), CPU ${r.bare.cpuPerReq.toFixed(1)} → ${r.lameduck.cpuPerReq.toFixed(1)} µs/req (${pct(r.lameduck.cpuPerReq / r.bare.cpuPerReq)}), p99 ${r.bare.p99.toFixed(2)} → ${r.lameduck.p99.toFixed(2)} ms`,
+      );
+    }
+    const profile = await profileLameduck(stack, {
+      connections: settings.connections,
+      warmupMs: settings.profileWarmupMs,
+      ms: settings.profileMs,
+    });
+    ctx.log(
+      `overhead ${stack} profile: lameduck ${pct(profile.share)} of ${profile.busy} busy samples, node work it causes ${pct(profile.causedShare)}`,
     );
-    const pairs = runs.bare.map((a, i) => [a, runs.lameduck[i]!] as const);
+    const ratio = (pick: (r: OverheadRun) => number) =>
+      summarize(bare.map((b, i) => pick(lameduck[i]!) / pick(b)));
     results.push({
       stack,
-      ...options,
-      bare: runs.bare,
-      lameduck: runs.lameduck,
-      rpsRatio: summarize(pairs.map(([a, b]) => b.rps / a.rps)),
-      cpuRatio: summarize(pairs.map(([a, b]) => b.cpuPerReq / a.cpuPerReq)),
+      ...settings,
+      bare,
+      lameduck,
+      rpsRatio: ratio((r) => r.rps),
+      cpuRatio: ratio((r) => r.cpuPerReq),
+      p99Ratio: ratio((r) => r.p99),
+      profile,
     });
   }
   return results;
 }
+
+const pct = (v: number) => `${(v * 100).toFixed(1)} %`;
