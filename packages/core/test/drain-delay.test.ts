@@ -1,5 +1,6 @@
 // The adaptive drain delay (`drainDelay: { max, quiet }`): it ends once no request has arrived for
 // `quiet` ms, probes aside, and never later than `max`. Real servers on 127.0.0.1, in process.
+import dc from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import http from 'node:http';
 import {
@@ -27,17 +28,22 @@ async function start(options: LameduckOptions) {
     logger: { info: log, warn: log, error: log },
     ...options,
   });
-  /** performance.now() of each application request the server saw, in order. */
+  /**
+   * performance.now() of each application request the server saw, in order: stamped by a subscriber of
+   * node's request channel that comes before lameduck's (which subscribes when the shutdown starts), so
+   * never later than lameduck's own note of the arrival. A stamp in the handler could come later by
+   * however long the process was descheduled in between, on a loaded machine.
+   */
   const arrivals: number[] = [];
   const server = http.createServer(
-    lameduck.handle(
-      (_req, res) => {
-        arrivals.push(performance.now());
-        res.end('ok');
-      },
-      { readinessPath: '/readyz' },
-    ),
+    lameduck.handle((_req, res) => res.end('ok'), { readinessPath: '/readyz' }),
   );
+  const onStart = (message: unknown) => {
+    const { server: from, request } = message as { server: unknown; request: http.IncomingMessage };
+    if (from === server && request.url !== '/readyz') arrivals.push(performance.now());
+  };
+  dc.subscribe('http.server.request.start', onStart);
+  cleanup(() => dc.unsubscribe('http.server.request.start', onStart));
   lameduck.attach(server);
   const port = await listen(server);
   const agent = new http.Agent({ keepAlive: true });
