@@ -402,6 +402,7 @@ export class Lameduck extends EventEmitter<LameduckEvents> {
         shutdown: (reason) => this.shutdown(reason),
         serveLateRequests: () => this.#tracker.serveLateRequests(),
         exitAfter: (shutdown, exit) => this.#exit.exitAfter(shutdown, exit),
+        log: this.#log,
       });
     }
     return this.#handover;

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { describeValue } from '../describe-value.js';
 import { ErrorCodes } from '../errors.js';
-import type { AnyServer, LameduckState, ShutdownReport } from '../types.js';
+import type { AnyServer, LameduckLogger, LameduckState, ShutdownReport } from '../types.js';
 import { type ControlClient, controlClient } from './control.js';
 import { restartError } from './errors.js';
 import { addressMatches, type InheritedSocket, inheritedSockets, probeTcp } from './inherited.js';
@@ -61,6 +61,8 @@ export interface HandoverHost {
    * the signals with `exit` on (through the same exit bookkeeping as after a signal).
    */
   exitAfter(shutdown: Promise<ShutdownReport>, exit: boolean | undefined): void;
+  /** The lifecycle's logger. */
+  readonly log: LameduckLogger;
 }
 
 /**
@@ -164,6 +166,11 @@ export class Handover {
       // The keeper (or the parent that was upgrading) is gone, however it died: behave as if it had sent
       // SIGTERM, so that a lifecycle owning signals drains and exits and anything else gets node's default.
       process.kill(process.pid, 'SIGTERM');
+    });
+    // The keeper fails the generation on its side too; this process says why in its own log, where the
+    // operator of a worker started by hand looks first.
+    client.on('incompatible', (incompatible) => {
+      host.log.error({ theirs: incompatible.theirs, ours: incompatible.ours }, incompatible.message);
     });
     client.on('message', (message) => {
       if (message.type === 'stats') {

@@ -80,6 +80,25 @@ describe('the control channel protocol version', () => {
     expect(events.find((e) => e.type === 'incompatible')).toMatchObject({ theirs: CONTROL_PROTOCOL_VERSION });
   });
 
+  it("a worker's lifecycle logs an incompatible keeper at error level, naming both versions", async () => {
+    const out = path.join(tmpDir(), 'out.json');
+    const channel = spawnChild({
+      command: [process.execPath, ...nodeArgs, path.join(path.dirname(peer), 'incompatible-worker.ts')],
+      fds: [],
+      names: [],
+      role: 'keeper',
+      env: { ...process.env, OUT: out },
+    });
+    const done = exited(channel);
+    // Once it has said hello, its channel is open (and wired when listen() began).
+    await new Promise<void>((resolve) => channel.on((e) => e.type === 'hello' && resolve()));
+    (channel.child.stdio[3] as net.Socket).write(`${JSON.stringify({ v: 2, type: 'stats' })}\n`);
+    expect(await done).toBe(0);
+    const logged = JSON.parse(fs.readFileSync(out, 'utf8'));
+    expect(logged.fields).toEqual({ theirs: 2, ours: CONTROL_PROTOCOL_VERSION });
+    expect(logged.msg).toMatch(/^The keeper speaks control protocol version 2, but this process/);
+  });
+
   it('a parent does not act on a message of another version (or none): it answers unsupported and reports both versions', async () => {
     // A worker of another release: its hello and ready are of version 3, then one with no version at all.
     const script = `
