@@ -4,11 +4,16 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Child, type JsonLine as Line, sourceArgs } from '@lameduck/testkit';
-import { binPath } from '../../keeper/test/helpers.js';
 import { type Attempt, type ClientContext, runSession } from './clients.js';
 import { now } from './clock.js';
 import type { TrialPlan } from './plan.js';
 import type { ChildConfig } from './server.js';
+
+/** The keeper's command, run from its TypeScript sources like every other process of a trial. */
+const binPath = path.join(
+  path.dirname(fileURLToPath(import.meta.resolve('@lameduck/keeper/package.json'))),
+  'src/bin/lameduck.ts',
+);
 
 const serverPath = fileURLToPath(new URL('./server.ts', import.meta.url));
 
