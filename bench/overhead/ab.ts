@@ -10,17 +10,26 @@ import type { BenchContext } from '../context.js';
 import { type Summary, summarize } from '../stats.js';
 import type { Attribution } from './attribute.js';
 import { profileLameduck } from './profile.js';
-import { type Mode, type Server, type Slice, type Stack, stacks, startLoad, startServer } from './slices.js';
+import {
+  type Mode,
+  placement,
+  type Server,
+  type Slice,
+  type Stack,
+  stacks,
+  startLoad,
+  startServer,
+} from './slices.js';
 
 export { type Stack, stacks } from './slices.js';
 
 export interface OverheadSettings {
   /** autocannon's keep-alive connections, in every slice. */
   connections: number;
-  /** Load on each server before the first measured slice of a round (ms). */
-  warmupMs: number;
   /** One slice of load on one server (ms). */
   sliceMs: number;
+  /** Slices of warm-up per server at the start of a round, turn about, not measured. */
+  warmupSlices: number;
   /** Measured slices per server per round. */
   slices: number;
   /** Warm-up and measured window of the profiled run (ms). */
@@ -28,18 +37,22 @@ export interface OverheadSettings {
   profileMs: number;
 }
 
+// A fresh server serves about a fifth of its steady rate in its first half second of load (JIT
+// compilation, node's lazily loaded internals), and about half in the next: two slices of warm-up each,
+// before the 8 measured ones, bring both to their steady rate. 0.45 s slices keep the four stacks,
+// 5 rounds each, within about 4 minutes.
 const FULL: OverheadSettings = {
   connections: 32,
-  warmupMs: 750,
-  sliceMs: 500,
+  sliceMs: 450,
+  warmupSlices: 2,
   slices: 8,
   profileWarmupMs: 1_000,
   profileMs: 2_000,
 };
 const SMOKE: OverheadSettings = {
   connections: 32,
-  warmupMs: 100,
   sliceMs: 100,
+  warmupSlices: 1,
   slices: 2,
   profileWarmupMs: 100,
   profileMs: 300,
@@ -60,6 +73,8 @@ export interface OverheadRun {
 
 export interface OverheadResult extends OverheadSettings {
   stack: Stack;
+  /** The CPUs the load generator and the servers were pinned to, when they were. */
+  placement: { load?: string; servers?: string };
   /** Per round, in round order. */
   bare: OverheadRun[];
   lameduck: OverheadRun[];
@@ -88,9 +103,10 @@ function total(slices: readonly Slice[]): OverheadRun {
 }
 
 /**
- * One round: both servers and the load process start together; each server is warmed up, then gets
- * `slices` slices, turn about. Which server goes first alternates with the round, so neither always
- * follows the other (the first slice after a switch may find the machine in a different state).
+ * One round: both servers and the load process start together; both are warmed up in slices, A B A B,
+ * then get `slices` measured slices each in the order A B B A A B …, so that over each two pairs both servers sit at the same
+ * mean position in time and a machine that drifts slower (or faster) through the round favours
+ * neither. Which server is A alternates with the round, so neither always goes first.
  */
 async function round(
   stack: Stack,
@@ -106,10 +122,14 @@ async function round(
   try {
     const [bare, lameduck, load] = await Promise.all(starting);
     const servers: Record<Mode, Server> = { bare, lameduck };
-    for (const mode of order) await load.slice(servers[mode], settings.warmupMs);
+    for (let i = 0; i < settings.warmupSlices; i++) {
+      for (const mode of order) await load.slice(servers[mode], settings.sliceMs);
+    }
     const slices: Record<Mode, Slice[]> = { bare: [], lameduck: [] };
     for (let i = 0; i < settings.slices; i++) {
-      for (const mode of order) slices[mode].push(await load.slice(servers[mode], settings.sliceMs));
+      for (const mode of i % 2 === 0 ? order : [...order].reverse()) {
+        slices[mode].push(await load.slice(servers[mode], settings.sliceMs));
+      }
     }
     return { bare: total(slices.bare), lameduck: total(slices.lameduck) };
   } finally {
@@ -146,6 +166,7 @@ export async function overhead(ctx: BenchContext): Promise<OverheadResult[]> {
     results.push({
       stack,
       ...settings,
+      placement: placement(),
       bare,
       lameduck,
       rpsRatio: ratio((r) => r.rps),

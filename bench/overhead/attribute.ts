@@ -70,10 +70,11 @@ export interface AttributeOptions {
 }
 
 /**
- * lameduck's share of the busy samples of the window. The denominator is every sample but "(idle)" (the thread waiting for
- * I/O): "(program)" (native code outside any JavaScript frame: the event loop, syscalls, node's
- * C++ HTTP parser callbacks) and "(garbage collector)" are CPU time the server spends serving, so they
- * count.
+ * lameduck's share of the busy samples of the window. The denominator is every sample but "(idle)"
+ * (the thread waiting for I/O): "(program)" (native code with no JavaScript on the stack, mostly the
+ * event loop and its I/O) and "(garbage collector)" are CPU time the server spends serving, so they
+ * count. A frame counts where the sample found it running (its self time), so lameduck's middleware is
+ * charged for its own statements and not for the rest of the app it calls.
  */
 export function attribute(profile: CpuProfile, options: AttributeOptions): Attribution {
   const { root, window = { from: -Infinity, to: Infinity }, maps = {} } = options;

@@ -9,8 +9,8 @@ import { onCleanup, root } from '../child.js';
 import { type Attribution, attribute, type CpuProfile } from './attribute.js';
 import { type Stack, startLoad, startServer } from './slices.js';
 
-// V8 samples every 1 ms by default: a 3 s window would give lameduck a few samples at a share of
-// 0.1–0.3 %. Every 100 µs asked (V8 manages about one per 150–300 µs under load) gives it dozens.
+// V8 samples every 1 ms by default: a 2 s window would give a share of 0.1–1 % a handful of samples.
+// Asking for one every 100 µs (V8 manages one per 250–400 µs on a loaded 2-core VM) gives it dozens.
 const INTERVAL_US = 100;
 
 export async function profileLameduck(
@@ -26,6 +26,8 @@ export async function profileLameduck(
         '--cpu-prof',
         `--cpu-prof-dir=${dir}`,
         `--cpu-prof-interval=${INTERVAL_US}`,
+        // node keeps each module's source map (server.ts writes them out as it exits): tsx puts each
+        // module on one line, so the profile's own line numbers say nothing.
         '--enable-source-maps',
       ],
       args: [sourceMaps],
