@@ -2,10 +2,11 @@
 // a lameduck server process side by side and one autocannon process (load.ts), warms both up, then turns
 // the load from one server to the other every half second or so. This VM's throughput swings by a
 // factor of two within seconds; slices that short put both servers through the same slow spells, which
-// runs of several seconds each, one after the other, did not (their ratios spread by ±15 %). Each
-// server's CPU time is read around each of its slices, so CPU per request is measured too. Rounds start
-// fresh processes, so what one process happened to get (memory layout, JIT decisions) is not counted
-// as the difference between the two.
+// runs of several seconds each, one after the other, did not (their ratios spread by ±15 %). The two
+// servers share one CPU and autocannon has the other (slices.ts). Each server's CPU time is read around
+// each of its slices, so CPU per request is measured too. Rounds start fresh processes, so what one
+// process happened to get (memory layout, JIT decisions) is not counted as the difference between the
+// two.
 import type { BenchContext } from '../context.js';
 import { type Summary, summarize } from '../stats.js';
 import type { Attribution } from './attribute.js';
@@ -104,9 +105,9 @@ function total(slices: readonly Slice[]): OverheadRun {
 
 /**
  * One round: both servers and the load process start together; both are warmed up in slices, A B A B,
- * then get `slices` measured slices each in the order A B B A A B …, so that over each two pairs both servers sit at the same
- * mean position in time and a machine that drifts slower (or faster) through the round favours
- * neither. Which server is A alternates with the round, so neither always goes first.
+ * then get `slices` measured slices each in the order A B B A A B …, so that over each two pairs both
+ * servers sit at the same mean position in time and a machine that drifts slower (or faster) through
+ * the round favours neither. Which server is A alternates with the round, so neither always goes first.
  */
 async function round(
   stack: Stack,

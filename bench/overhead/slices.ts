@@ -10,8 +10,7 @@ import { type Child, run, spawnTs } from '../child.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const stacks = ['node', 'express', 'fastify', 'koa'] as const;
 export type Stack = (typeof stacks)[number];
-export const modes = ['bare', 'lameduck'] as const;
-export type Mode = (typeof modes)[number];
+export type Mode = 'bare' | 'lameduck';
 
 /** How long the bench waits for an answer beyond the slice itself: generous, for a loaded machine. */
 const SLACK_MS = 15_000;
