@@ -161,6 +161,15 @@ function overheadSection(out: string[], results: readonly OverheadResult[]): voi
       )} | ${percent(o.rpsRatio)} | ${ms((x) => x.p50)} | ${ms((x) => x.p99)}; ${percent(o.p99Ratio)} | ${fixed(s(o.bare, (x) => x.cpuPerReq).median, 1)} → ${fixed(s(o.lameduck, (x) => x.cpuPerReq).median, 1)} | ${percent(o.cpuRatio)} | ${share(p.share)} % + ${share(p.causedShare)} % (${p.lameduck} + ${p.caused} of ${p.busy} samples) | ${verdict(met)} (${why}) | ${cmd(`overhead:${o.stack}`)} |`,
     );
   }
+  // A server that gains in every round gains from something other than lameduck's code, which can only
+  // add work: say so rather than let a reader take it as lameduck making a stack faster.
+  const faster = results.filter((o) => o.rpsRatio.n > 1 && o.rpsRatio.min > 1 + PER_REQUEST_TARGET);
+  for (const o of faster) {
+    out.push(
+      '',
+      `${names[o.stack]}: lameduck's server served more than the bare one in every round (kept ${percent(o.rpsRatio)}). lameduck's code, ${share(o.profile.share + o.profile.causedShare)} % of its server's profile, cannot account for that either way: the two processes differed in something else (what the framework or V8 made of each), so read it as unexplained, not as a gain.`,
+    );
+  }
   out.push(
     '',
     'What lameduck runs while serving, from the profiles (its frames by self samples, most first; per-connection work is among them, since each slice opens its connections afresh):',
