@@ -584,11 +584,15 @@ export class ConnectionTracker {
     for (const r of conn.pending) {
       if (r !== last && r.markedByUs && !r.res.headersSent) {
         r.res.removeHeader('connection');
+        r.res.shouldKeepAlive = true;
         r.markedByUs = false;
       }
     }
-    if (!last.markedByUs) {
+    if (!last.markedByUs && !announcesClose(last.res)) {
+      // The header says it; `shouldKeepAlive` makes node say it (and close after the response) even when
+      // the application removes every header before answering, as Koa's error handler does.
       last.res.setHeader('Connection', 'close');
+      last.res.shouldKeepAlive = false;
       last.markedByUs = true;
     }
   }

@@ -92,8 +92,13 @@ export class Http1Internals {
   }
 }
 
-/** True when this response announces `Connection: close`. */
+/**
+ * True when this response announces `Connection: close`: in its header, or because node will write it
+ * (node sends `Connection: close` and closes after the response when `shouldKeepAlive` is false and no
+ * header says otherwise; a header that does makes node set it back to true).
+ */
 export function announcesClose(res: ServerResponse): boolean {
+  if (res.shouldKeepAlive === false) return true;
   const value = res.getHeader('connection');
   return typeof value === 'string' && /\bclose\b/i.test(value);
 }

@@ -25,6 +25,34 @@ export interface KoaContextLike {
   res: ServerResponse;
   path: string;
   respond?: boolean;
+  /** Koa's error handler for this request; lameduck keeps `Connection: close` through it. */
+  onerror?: (err: unknown) => void;
+  /** The Koa application, whose `context` is the prototype of every `ctx`. */
+  app?: { context?: object };
+}
+
+/** Marks an error handler that keeps `Connection: close` on answers of the drain. */
+const keepsClose = Symbol('lameduck.keepsClose');
+type OnError = ((this: unknown, err: unknown) => void) & { [keepsClose]?: true };
+
+/**
+ * Koa's error handler removes every header before answering an error, `Connection: close` included,
+ * and an error answered during the drain must still close its connection (RFC 9112 §9.6). The app's
+ * handler is wrapped once, on its context prototype, on the first request: nothing per request.
+ */
+function keepCloseOnError(ctx: KoaContextLike, lameduck: Lameduck): void {
+  const owner = (ctx.app?.context ?? ctx) as { onerror?: OnError };
+  const original = owner.onerror;
+  if (typeof original !== 'function' || original[keepsClose]) return;
+  const wrapped: OnError = function (this: unknown, err: unknown) {
+    if (!lameduck.isReady && typeof err === 'object' && err !== null) {
+      const e = err as { headers?: Record<string, string> };
+      e.headers = { ...e.headers, Connection: 'close' };
+    }
+    return original.call(this, err);
+  };
+  wrapped[keepsClose] = true;
+  owner.onerror = wrapped;
 }
 
 /**
@@ -63,23 +91,13 @@ export function graceful(options: GracefulOptions = {}): GracefulMiddleware {
 
   // Without probe routes the middleware reads nothing of the request while serving.
   const probes = readinessPath !== undefined || livenessPath !== undefined;
-  // Koa's default error handler removes every header before answering, `Connection: close` included;
-  // an error answered during the drain must still close its connection (RFC 9112 §9.6).
-  const keepClose = (err: unknown) => {
-    if (!lameduck.isReady && typeof err === 'object' && err !== null) {
-      const e = err as { headers?: Record<string, string> };
-      e.headers = { ...e.headers, Connection: 'close' };
-    }
-    throw err;
-  };
-
   const done = Promise.resolve();
-  // Not an async function: it returns the chain's own promise, with one rejection handler attached and
-  // no extra promise of its own for the usual request.
+  // Not an async function: it returns the chain's own promise, with no promise of its own.
   const middleware = function lameduckMiddleware(
     ctx: KoaContextLike,
     next: () => Promise<unknown>,
   ): Promise<void> {
+    if ((ctx.onerror as OnError | undefined)?.[keepsClose] !== true) keepCloseOnError(ctx, lameduck);
     // lameduck answered (or must drop) this request: stop the chain and keep Koa from writing.
     if (lameduck.gate(ctx.req, ctx.res)) {
       ctx.respond = false;
@@ -94,7 +112,7 @@ export function graceful(options: GracefulOptions = {}): GracefulMiddleware {
         return done;
       }
     }
-    return next().catch(keepClose) as Promise<void>;
+    return next() as Promise<void>;
   };
   return Object.defineProperty(middleware, 'lameduck', {
     value: lameduck,
