@@ -291,6 +291,29 @@ describe('HTTP/1 drain', () => {
     },
   );
 
+  // Koa's error handler, for one, removes every header before it answers: the close must not depend on
+  // lameduck's header surviving the application.
+  it('closes the connection after an in-flight response whose handler removed every header', async () => {
+    const gate = deferred();
+    const arrived = deferred();
+    const { lameduck, port } = await setup((_req, res) => {
+      arrived.resolve();
+      void gate.promise.then(() => {
+        for (const name of res.getHeaderNames()) res.removeHeader(name);
+        res.end('done');
+      });
+    });
+    const conn = await cleanup.connect(port);
+    conn.get('/');
+    await arrived.promise;
+    const report = lameduck.shutdown();
+    await once(lameduck, 'drain');
+    gate.resolve();
+    expect((await conn.response()).body).toBe('done');
+    expect(await conn.outcome()).toBe('fin');
+    expect((await report).sockets.closedAfterResponse).toBe(1);
+  });
+
   it('closes connections that never sent a request once they are idle for idleGrace', async () => {
     const { lameduck, port } = await setup((_req, res) => res.end('ok'), { idleGrace: 0 });
     const silent = await cleanup.connect(port);
